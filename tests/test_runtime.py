@@ -1,0 +1,52 @@
+"""Runtime: device, profile, seeding, notebook set-up, provenance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import vidbook
+from vidbook import runtime
+
+
+def test_device_and_profile_follow_the_hardware(monkeypatch):
+    monkeypatch.delenv("VIDBOOK_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert vidbook.device().type in ("cpu", "mps")
+    assert vidbook.profile() == "quick"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert vidbook.device().type == "cuda"
+    assert vidbook.profile() == "full"
+
+
+def test_profile_override(monkeypatch):
+    monkeypatch.setenv("VIDBOOK_PROFILE", "FULL")
+    assert vidbook.profile() == "full"
+    monkeypatch.setenv("VIDBOOK_PROFILE", "fast")
+    with pytest.raises(ValueError, match=r"VIDBOOK_PROFILE='fast'.*quick.*full"):
+        vidbook.profile()
+
+
+def test_seed_everything_repeats_draws():
+    vidbook.seed_everything(3)
+    a = torch.rand(4)
+    vidbook.seed_everything(3)
+    assert torch.equal(a, torch.rand(4))
+    with pytest.raises(ValueError, match="seed"):
+        vidbook.seed_everything(-1)
+
+
+def test_setup_notebook_prints_and_warns_on_cpu(monkeypatch, capsys):
+    monkeypatch.delenv("VIDBOOK_PROFILE", raising=False)
+    monkeypatch.setattr(runtime, "device", lambda: torch.device("cpu"))
+    with pytest.warns(UserWarning, match="CPU"):
+        facts = vidbook.setup_notebook({"quick": 1.5, "full": 8})
+    out = capsys.readouterr().out
+    assert "device=cpu" in out and "profile=quick" in out and "about 1.5 min" in out
+    assert facts["profile"] == "quick" and facts["expected_minutes"] == 1.5
+
+
+def test_provenance_fields():
+    info = vidbook.provenance("vidbook info")
+    assert {"device", "device_name", "torch", "git_commit", "date", "command"} <= set(info)
+    assert info["torch"] == torch.__version__ and info["command"] == "vidbook info"

@@ -1,0 +1,6 @@
+"""Data: the SynthActions world and batch loaders."""
+
+from vidbook.data.loader import ClipLoader
+from vidbook.data.synth import CLASSES, TIME_REVERSED, SynthActions
+
+__all__ = ["CLASSES", "TIME_REVERSED", "ClipLoader", "SynthActions"]

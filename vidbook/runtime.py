@@ -1,0 +1,109 @@
+"""Where the code runs and how big the runs are: device, profile, seeds, provenance."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import random
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+PROFILE_ENV = "VIDBOOK_PROFILE"
+
+
+def device() -> torch.device:
+    """The best available device: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def profile() -> str:
+    """``"quick"`` (small runs, CPU) or ``"full"`` (published sizes, CUDA).
+
+    The default follows the hardware; the environment variable ``VIDBOOK_PROFILE`` overrides it.
+    """
+    chosen = os.environ.get(PROFILE_ENV, "").strip().lower()
+    if chosen:
+        if chosen not in PROFILES:
+            raise ValueError(
+                f"{PROFILE_ENV}={os.environ[PROFILE_ENV]!r} is not a profile; use one of {PROFILES}"
+            )
+        return chosen
+    return "full" if device().type == "cuda" else "quick"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    """The commit of the working tree that holds ``path`` (default: this package), or None."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def device_name(dev: torch.device | None = None) -> str:
+    """A human name for the device: the GPU's model, or the CPU's."""
+    dev = dev or device()
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def provenance(command: str | None = None) -> dict:
+    """Where a result came from: device, versions, commit, date and command."""
+    dev = device()
+    return {
+        "device": dev.type,
+        "device_name": device_name(dev),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "git_commit": git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def setup_notebook(expected_minutes: dict[str, float] | None = None, seed: int = 0) -> dict:
+    """Print device, profile and expected run time; warn on CPU; seed everything.
+
+    ``expected_minutes`` maps a profile to the chapter's measured run time, e.g.
+    ``{"quick": 1.5, "full": 10}``. Returns the printed facts as a dict.
+    """
+    dev, prof = device(), profile()
+    seed_everything(seed)
+    facts = {"device": str(dev), "profile": prof, "torch": torch.__version__, "seed": seed}
+    line = f"vidbook: device={dev} ({device_name(dev)}), profile={prof}, torch {torch.__version__}"
+    print(line)
+    if expected_minutes and prof in expected_minutes:
+        facts["expected_minutes"] = expected_minutes[prof]
+        print(f"expected run time of this chapter: about {expected_minutes[prof]:g} min")
+    if dev.type == "cpu":
+        warnings.warn(
+            "running on the CPU: this chapter uses the small 'quick' profile. "
+            "On a CUDA GPU the same notebook runs the 'full' profile.",
+            stacklevel=2,
+        )
+    return facts
