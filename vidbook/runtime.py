@@ -68,6 +68,12 @@ def device_name(dev: torch.device | None = None) -> str:
     dev = dev or device()
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
     return platform.processor() or platform.machine() or "cpu"
 
 

@@ -92,9 +92,9 @@ class Difficulty:
 
 
 DIFFICULTIES: dict[str, Difficulty] = {
-    "easy": Difficulty((0.28, 0.38), (0.8, 1.0), (1.4, 2.0), (2.0, 2.6), (0.0, 0.05), 0.0),
-    "medium": Difficulty((0.22, 0.34), (0.6, 1.0), (1.0, 1.8), (1.6, 2.4), (0.05, 0.15), 0.04),
-    "hard": Difficulty((0.18, 0.30), (0.4, 0.8), (0.7, 1.4), (1.35, 1.9), (0.10, 0.25), 0.08),
+    "easy": Difficulty((0.30, 0.40), (0.8, 1.0), (2.5, 3.5), (2.0, 2.6), (0.0, 0.05), 0.0),
+    "medium": Difficulty((0.25, 0.36), (0.6, 1.0), (2.0, 3.0), (1.6, 2.4), (0.05, 0.15), 0.04),
+    "hard": Difficulty((0.20, 0.32), (0.4, 0.8), (1.5, 2.5), (1.35, 1.9), (0.10, 0.25), 0.08),
 }
 _POSITION_LIMIT = 0.6  # the actor's centre stays within [-0.6, 0.6]^2
 _SPRITE = 64  # sprite resolution (pixels per side) in the shape atlas
@@ -105,7 +105,11 @@ _NOISE_BANK = 61  # number of noise frames kept per (height, width, device)
 # --------------------------------------------------------------------------------------------
 # Counter-based random numbers: deterministic on every machine, vectorised over clips
 # --------------------------------------------------------------------------------------------
-_M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
+_M1, _M2, _GOLDEN = (
+    np.uint64(0xBF58476D1CE4E5B9),
+    np.uint64(0x94D049BB133111EB),
+    np.uint64(0x9E3779B97F4A7C15),
+)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -258,7 +262,10 @@ def _shape_masks(u: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
     """Inside/outside of each shape in local coordinates (actor radius = 1, y down)."""
     r2 = u * u + v * v
     tri = torch.stack(
-        [u * math.cos(a) + v * math.sin(a) for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)]
+        [
+            u * math.cos(a) + v * math.sin(a)
+            for a in (math.pi / 2, 7 * math.pi / 6, 11 * math.pi / 6)
+        ]
     )
     return [
         torch.maximum(u.abs(), v.abs()) <= 0.78,  # square
@@ -347,9 +354,9 @@ def render(
         + fy.view(b, 1, 1) * math.pi * ys.view(1, height, 1)
         + phase.view(b, 1, 1)
     )  # (B, H, W)
-    background = p["bg_colour"].view(b, 3, 1, 1) + (amp.view(b, 1, 1, 1) * p["bg_tint"].view(
-        b, 3, 1, 1
-    )) * wave.unsqueeze(1)
+    background = p["bg_colour"].view(b, 3, 1, 1) + (
+        amp.view(b, 1, 1, 1) * p["bg_tint"].view(b, 3, 1, 1)
+    ) * wave.unsqueeze(1)
     background = background.unsqueeze(2)  # (B, 3, 1, H, W)
     palette = torch.tensor(list(COLOURS.values()), device=dev)
     colour = palette[p["colour"]].view(b, 3, 1, 1, 1)
@@ -470,7 +477,9 @@ class SynthActions(Dataset):
         return indices % len(self.classes)
 
     def _indices(self, indices) -> np.ndarray:
-        idx = np.asarray(torch.as_tensor(indices).cpu().numpy() if torch.is_tensor(indices) else indices)
+        idx = np.asarray(
+            torch.as_tensor(indices).cpu().numpy() if torch.is_tensor(indices) else indices
+        )
         if idx.ndim != 1:
             idx = idx.reshape(-1)
         if idx.size and not np.issubdtype(idx.dtype, np.integer):

@@ -12,8 +12,11 @@ def check_clips(clips: torch.Tensor, channels: int, model: str, min_frames: int 
     if clips.ndim != 5 or clips.shape[1] != channels:
         raise ValueError(
             f"{model} expects clips of shape (B, {channels}, T, H, W), got {tuple(clips.shape)}"
-            + (" — is the time axis before the channels? use clips.transpose(1, 2)"
-               if clips.ndim == 5 and clips.shape[2] == channels else "")
+            + (
+                " — is the time axis before the channels? use clips.transpose(1, 2)"
+                if clips.ndim == 5 and clips.shape[2] == channels
+                else ""
+            )
         )
     if not clips.is_floating_point():
         raise ValueError(

@@ -20,7 +20,8 @@ from vidbook.models.registry import register
 class C3DConfig:
     num_classes: int = 10
     in_channels: int = 3
-    widths: tuple[int, ...] = (16, 32, 64, 128)
+    widths: tuple[int, ...] = (8, 32, 64, 128)
+    stem_stride: tuple[int, int, int] = (1, 1, 1)  # (time, height, width) stride of block 1
     dropout: float = 0.0
 
 
@@ -36,8 +37,9 @@ def conv3d_block(c_in: int, c_out: int, stride: tuple[int, int, int]) -> nn.Sequ
 class C3D(nn.Module):
     """(B, C, T, H, W) clips -> (B, num_classes) logits.
 
-    The first block halves only the spatial size (keeps every frame, so fast motion is seen);
-    each later block halves time and space. Global average pooling, then a linear layer.
+    The first block keeps every pixel and frame (a narrow stem: small motions and turns are
+    sub-pixel details at 32x32); each later block but the last halves time and space. Global
+    average pooling over what is left of (T, H, W), then a linear layer.
     """
 
     def __init__(self, cfg: C3DConfig) -> None:
@@ -45,7 +47,8 @@ class C3D(nn.Module):
         self.cfg = cfg
         blocks, c_in = [], cfg.in_channels
         for i, width in enumerate(cfg.widths):
-            stride = (1, 2, 2) if i == 0 else (2, 2, 2) if i < len(cfg.widths) - 1 else (1, 1, 1)
+            last = i == len(cfg.widths) - 1
+            stride = tuple(cfg.stem_stride) if i == 0 else (1, 1, 1) if last else (2, 2, 2)
             blocks.append(conv3d_block(c_in, width, stride))
             c_in = width
         self.features = nn.Sequential(*blocks)

@@ -11,7 +11,9 @@ import torch
 def clip_to_frames(clip: torch.Tensor) -> np.ndarray:
     """(C, T, H, W) float clip in [0, 1] -> (T, H, W, C) uint8 frames for display."""
     if clip.ndim != 4 or clip.shape[0] not in (1, 3):
-        raise ValueError(f"expected one clip of shape (C, T, H, W) with C in (1, 3), got {tuple(clip.shape)}")
+        raise ValueError(
+            f"expected one clip of shape (C, T, H, W) with C in (1, 3), got {tuple(clip.shape)}"
+        )
     frames = clip.detach().float().cpu().clamp(0, 1).permute(1, 2, 3, 0)
     if frames.shape[-1] == 1:
         frames = frames.expand(*frames.shape[:-1], 3)
@@ -24,7 +26,9 @@ def frame_strip(clip: torch.Tensor, every: int = 1, title: str | None = None, ax
 
     frames = clip_to_frames(clip)[::every]
     t, h, w, _ = frames.shape
-    strip = np.concatenate([np.pad(f, ((0, 0), (0, 2), (0, 0)), constant_values=255) for f in frames], axis=1)
+    strip = np.concatenate(
+        [np.pad(f, ((0, 0), (0, 2), (0, 0)), constant_values=255) for f in frames], axis=1
+    )
     if ax is None:
         _, ax = plt.subplots(figsize=(min(1.0 * t, 14), 1.3))
     ax.imshow(strip, interpolation="nearest")
@@ -32,9 +36,13 @@ def frame_strip(clip: torch.Tensor, every: int = 1, title: str | None = None, ax
         for i, box in enumerate(boxes[::every]):
             x1, y1, x2, y2 = (float(v) for v in box)
             ax.add_patch(
-                plt.Rectangle((i * (w + 2) + x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec="w", lw=0.8)
+                plt.Rectangle(
+                    (i * (w + 2) + x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec="w", lw=0.8
+                )
             )
-    ax.set_xticks([(w + 2) * i + w / 2 for i in range(t)], [str(i * every) for i in range(t)], fontsize=7)
+    ax.set_xticks(
+        [(w + 2) * i + w / 2 for i in range(t)], [str(i * every) for i in range(t)], fontsize=7
+    )
     ax.set_yticks([])
     ax.set_xlabel("frame", fontsize=8)
     if title:
@@ -61,7 +69,9 @@ def animate(
     n, t = len(frames), frames[0].shape[0]
     cols = min(cols, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(size * cols, size * rows + 0.3 * rows), squeeze=False
+    )
     images = []
     for i, ax in enumerate(axes.flat):
         ax.axis("off")

@@ -34,7 +34,9 @@ def plot_history(
     return axes
 
 
-def plot_confusion(confusion: torch.Tensor, classes: Sequence[str], ax=None, title: str | None = None):
+def plot_confusion(
+    confusion: torch.Tensor, classes: Sequence[str], ax=None, title: str | None = None
+):
     """A (K, K) confusion matrix (rows = true class) as a heat map with row-normalised counts."""
     import matplotlib.pyplot as plt
 
@@ -54,8 +56,15 @@ def plot_confusion(confusion: torch.Tensor, classes: Sequence[str], ax=None, tit
     for i in range(len(classes)):
         for j in range(len(classes)):
             if rates[i, j] >= 0.05:
-                ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=5,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{rates[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=5,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     if title:
         ax.set_title(title, fontsize=9)
     return ax

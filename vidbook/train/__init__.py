@@ -1,0 +1,13 @@
+"""Training loop, checkpoints and learning-rate schedules for the book's video models."""
+
+from vidbook.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from vidbook.train.trainer import NonFiniteLossError, TrainConfig, Trainer
+
+__all__ = [
+    "CheckpointError",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "Trainer",
+    "load_checkpoint",
+    "save_checkpoint",
+]

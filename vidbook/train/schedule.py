@@ -1,0 +1,79 @@
+"""Learning-rate schedules as pure functions of the optimizer step.
+
+Each schedule maps ``(step, total, warmup)`` to a factor in ``[0, 1]`` that multiplies the base
+learning rate; ``torch.optim.lr_scheduler.LambdaLR`` applies it once per optimizer step. Steps
+count from 0: the optimizer step number ``step`` uses the factor ``schedule(step, total, warmup)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+Schedule = Callable[[int, int, int], float]
+
+
+def _check_args(step: int, total: int, warmup: int) -> None:
+    """Raise ValueError unless ``0 <= step``, ``1 <= total`` and ``0 <= warmup <= total``."""
+    for name, value in (("step", step), ("total", total), ("warmup", warmup)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} must be an int, got {value!r}")
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    if total < 1:
+        raise ValueError(f"total must be >= 1 (the number of optimizer steps), got {total}")
+    if not 0 <= warmup <= total:
+        raise ValueError(f"warmup must be between 0 and total={total}, got {warmup}")
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up from 0 to 1 over ``warmup`` steps, then a cosine from 1 to 0 at ``total``.
+
+    ``warmup_cosine(0, 100, 10) == 0``, ``(10, 100, 10) == 1``, ``(55, 100, 10) == 0.5``,
+    ``(100, 100, 10) == 0``; steps past ``total`` stay at 0.
+    """
+    _check_args(step, total, warmup)
+    if step >= total:
+        return 0.0
+    if step < warmup:
+        return step / warmup
+    progress = (step - warmup) / (total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def warmup_constant(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up from 0 to 1 over ``warmup`` steps, then constant 1 (also past ``total``)."""
+    _check_args(step, total, warmup)
+    if step < warmup:
+        return step / warmup
+    return 1.0
+
+
+SCHEDULES: dict[str, Schedule] = {"cosine": warmup_cosine, "constant": warmup_constant}
+
+
+def get_schedule(name: str) -> Schedule:
+    """The schedule function called ``name``; ValueError listing the valid names otherwise."""
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; valid schedules are {sorted(SCHEDULES)}")
+    return SCHEDULES[name]
+
+
+def warmup_steps(total: int, warmup_frac: float) -> int:
+    """The number of warm-up steps: ``floor(warmup_frac * total)``, always below ``total``."""
+    if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+        raise ValueError(f"total must be an int >= 1, got {total!r}")
+    if not 0.0 <= warmup_frac < 1.0:
+        raise ValueError(f"warmup_frac must be in [0, 1), got {warmup_frac!r}")
+    return math.floor(warmup_frac * total)
+
+
+def make_lambda(name: str, total: int, warmup: int) -> Callable[[int], float]:
+    """A one-argument ``step -> factor`` function for ``LambdaLR`` from the schedule ``name``."""
+    schedule = get_schedule(name)
+    _check_args(0, total, warmup)
+
+    def factor(step: int) -> float:
+        return schedule(int(step), total, warmup)
+
+    return factor

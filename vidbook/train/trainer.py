@@ -1,0 +1,645 @@
+"""A small, reproducible training loop for video classifiers.
+
+The :class:`Trainer` trains a model that maps clips ``(B, C, T, H, W)`` to logits ``(B, K)`` with
+AdamW, a warm-up + cosine (or constant) schedule, bf16 autocast on CUDA, gradient clipping, a
+non-finite-loss guard and atomic per-epoch checkpoints that resume bit-exactly on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidbook.runtime import device as default_device
+from vidbook.runtime import seed_everything
+from vidbook.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from vidbook.train.schedule import SCHEDULES, make_lambda, warmup_steps
+
+AMP_MODES = ("auto", "bf16", "off")
+LAST, BEST = "last.pt", "best.pt"
+# Config fields that change the trained weights: a resumed run must use the stored values.
+RESULT_FIELDS = (
+    "epochs",
+    "lr",
+    "weight_decay",
+    "warmup_frac",
+    "schedule",
+    "grad_clip",
+    "label_smoothing",
+    "amp",
+    "seed",
+)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became nan or inf; the message says where and what to try."""
+
+    def __init__(
+        self, message: str, step: int, epoch: int, batch: int, loss: float, checkpoint: str | None
+    ) -> None:
+        super().__init__(message)
+        self.step, self.epoch, self.batch, self.loss = step, epoch, batch, loss
+        self.checkpoint = checkpoint
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bad(field: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"TrainConfig.{field} = {value!r} is not allowed: {allowed}")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; plain values only, so ``dataclasses.asdict`` goes into a checkpoint.
+
+    ``progress`` is ``"auto"`` (bars on a terminal or in Jupyter), True or False. ``check_every``
+    is how often (in steps) the non-finite-loss flag is read on the host; with 1 a bad loss is
+    caught before the update. ``time_limit_s`` stops training after the epoch in which the
+    wall-clock budget ran out. ``grad_clip`` None or 0 disables clipping (0 is stored as None).
+    """
+
+    epochs: int = 3
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_frac: float = 0.1
+    schedule: str = "cosine"
+    grad_clip: float | None = 1.0
+    label_smoothing: float = 0.0
+    amp: str = "auto"
+    seed: int = 0
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    progress: str | bool = "auto"
+    check_every: int = 1
+    time_limit_s: float | None = None
+
+    def __post_init__(self) -> None:
+        self._check_counts()
+        self._check_rates()
+        self._check_choices()
+        self._check_paths()
+
+    def _check_counts(self) -> None:
+        if not _is_int(self.epochs) or self.epochs < 1:
+            raise _bad("epochs", self.epochs, "an int >= 1")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise _bad("seed", self.seed, "an int >= 0")
+        if not _is_int(self.check_every) or self.check_every < 1:
+            raise _bad("check_every", self.check_every, "an int >= 1 (steps between checks)")
+
+    def _check_rates(self) -> None:
+        if not _is_real(self.lr) or self.lr <= 0:
+            raise _bad("lr", self.lr, "a finite number > 0")
+        if not _is_real(self.weight_decay) or self.weight_decay < 0:
+            raise _bad("weight_decay", self.weight_decay, "a finite number >= 0")
+        if not _is_real(self.warmup_frac) or not 0 <= self.warmup_frac < 1:
+            raise _bad("warmup_frac", self.warmup_frac, "a number in [0, 1)")
+        if not _is_real(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            raise _bad("label_smoothing", self.label_smoothing, "a number in [0, 1)")
+        if self.grad_clip is not None and (not _is_real(self.grad_clip) or self.grad_clip < 0):
+            raise _bad("grad_clip", self.grad_clip, "None, 0 (both disable clipping) or > 0")
+        if self.time_limit_s is not None and (
+            not _is_real(self.time_limit_s) or self.time_limit_s <= 0
+        ):
+            raise _bad("time_limit_s", self.time_limit_s, "None (no limit) or seconds > 0")
+        for name in ("lr", "weight_decay", "warmup_frac", "label_smoothing"):
+            setattr(self, name, float(getattr(self, name)))
+        self.grad_clip = float(self.grad_clip) if self.grad_clip else None
+        if self.time_limit_s is not None:
+            self.time_limit_s = float(self.time_limit_s)
+
+    def _check_choices(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise _bad("schedule", self.schedule, f"one of {sorted(SCHEDULES)}")
+        if self.amp not in AMP_MODES:
+            raise _bad("amp", self.amp, f"one of {AMP_MODES}")
+        if self.progress != "auto" and not isinstance(self.progress, bool):
+            raise _bad("progress", self.progress, "'auto', True or False")
+        if not isinstance(self.resume, bool):
+            raise _bad("resume", self.resume, "True or False")
+
+    def _check_paths(self) -> None:
+        if self.checkpoint_dir is not None:
+            if not isinstance(self.checkpoint_dir, (str, os.PathLike)):
+                raise _bad("checkpoint_dir", self.checkpoint_dir, "None or a directory path")
+            self.checkpoint_dir = os.fspath(self.checkpoint_dir)
+        if self.resume and self.checkpoint_dir is None:
+            raise _bad("resume", self.resume, "True only together with a checkpoint_dir")
+
+    def to_dict(self) -> dict:
+        """The settings as a plain dict (what checkpoints store)."""
+        return dataclasses.asdict(self)
+
+
+def _make_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
+    """``config`` (default TrainConfig()) with ``overrides`` applied and validated."""
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown TrainConfig field(s) {unknown}; valid fields are {sorted(names)}"
+        )
+    return dataclasses.replace(config or TrainConfig(), **overrides)
+
+
+def _in_jupyter() -> bool:
+    """True inside a Jupyter (ipykernel) kernel."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _progress_on(setting: str | bool) -> bool:
+    if setting == "auto":
+        isatty = getattr(sys.stderr, "isatty", None)
+        return bool(isatty and isatty()) or _in_jupyter()
+    return bool(setting)
+
+
+def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(clip, label)`` from a dict batch (keys "clip", "label") or a 2-tuple/list."""
+    if isinstance(batch, Mapping):
+        missing = [k for k in ("clip", "label") if k not in batch]
+        if missing:
+            raise ValueError(f"batch dict lacks key(s) {missing}; it has {sorted(map(str, batch))}")
+        clip, label = batch["clip"], batch["label"]
+    elif isinstance(batch, (tuple, list)) and len(batch) == 2:
+        clip, label = batch
+    else:
+        raise ValueError(
+            "a batch must be a dict with 'clip' and 'label' or a (clip, label) pair, got "
+            f"{type(batch).__name__}"
+            + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
+        )
+    if not isinstance(clip, torch.Tensor) or not clip.is_floating_point():
+        raise ValueError(f"batch clip must be a float tensor (B, C, T, H, W), got {clip!r:.80}")
+    if not isinstance(label, torch.Tensor) or label.is_floating_point() or label.ndim != 1:
+        raise ValueError(f"batch label must be an integer tensor (B,), got {label!r:.80}")
+    return clip, label
+
+
+def _len_or_none(data: Iterable) -> int | None:
+    """``len(data)`` (batches per epoch), or None if the object has no length."""
+    try:
+        return len(data)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model.eval()`` and ``torch.no_grad()``, restoring every submodule's mode afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on matrices/kernels, none on biases and norms (ndim <= 1)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (requires_grad=True)")
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+class Trainer:
+    """Train and evaluate ``model`` (clips ``(B, C, T, H, W)`` -> logits ``(B, K)``).
+
+    ``Trainer(model, config, device, **overrides)``: ``overrides`` replace fields of ``config``
+    (e.g. ``Trainer(model, epochs=5, lr=3e-4)``). ``device`` defaults to
+    ``vidbook.runtime.device()``; the model is moved there.
+
+    Attributes: ``model``, ``config``, ``device``, ``optimizer`` (AdamW, no weight decay on
+    parameters with ndim <= 1), ``scheduler`` (LambdaLR, built by the first ``fit``),
+    ``history`` (list of per-epoch dicts), ``epoch`` (epochs done), ``global_step`` (optimizer
+    steps done), ``best_val_acc`` and ``last_checkpoint`` (path of the latest ``last.pt``).
+    ``fit`` raises NonFiniteLossError on a nan/inf loss, CheckpointError on an unreadable
+    ``last.pt`` and ValueError on a resume whose settings differ from the checkpoint's.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainConfig | None = None,
+        device: torch.device | str | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.config = _make_config(config, overrides)
+        self.device = torch.device(device) if device is not None else default_device()
+        self.model = model.to(self.device)
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+        self.optimizer = torch.optim.AdamW(
+            _param_groups(self.model, self.config.weight_decay), lr=self.config.lr, fused=cuda
+        )
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        self.steps_per_epoch: int | None = None
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.global_step = 0
+        self.best_val_acc: float | None = None
+        self.last_checkpoint: str | None = None
+        self._acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
+
+    # ----- public API -------------------------------------------------------------------------
+
+    def fit(self, train_data: Iterable, val_data: Iterable | None = None) -> list[dict]:
+        """Train up to ``config.epochs`` epochs; return the history (one dict per epoch).
+
+        Each row: ``epoch`` (1-based), ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``
+        (None without ``val_data``), ``seconds`` (training time of the epoch), ``clips_per_s``,
+        ``lr`` (at the epoch's end) and ``stopped`` (``"time_limit"`` on the row after which
+        ``time_limit_s`` stopped training, else None). ``train_data.set_epoch(e)`` is called with
+        the 0-based epoch index before each epoch if it exists. With ``resume=True`` and a
+        ``last.pt`` in ``checkpoint_dir`` training continues after the stored epoch.
+        """
+        cfg = self.config
+        self._setup_schedule(train_data)
+        if not self._maybe_resume() and self.epoch == 0:
+            seed_everything(cfg.seed)
+        self._reset_guard()
+        started = time.perf_counter()
+        while self.epoch < cfg.epochs:
+            row = self._run_epoch(train_data, val_data)
+            elapsed = time.perf_counter() - started
+            if (
+                cfg.time_limit_s is not None
+                and elapsed >= cfg.time_limit_s
+                and (self.epoch < cfg.epochs)
+            ):
+                row["stopped"] = "time_limit"
+            self.history.append(row)
+            self._save_epoch_checkpoints(row)
+            self._report(row, elapsed)
+            if row["stopped"]:
+                break
+        return self.history
+
+    def evaluate(self, data: Iterable) -> dict:
+        """Mean cross-entropy ``loss`` (no label smoothing), ``acc``, ``n`` and ``confusion``.
+
+        ``confusion`` is a CPU long tensor ``(K, K)``: rows are true classes, columns predictions,
+        ``K`` the model's number of outputs. Runs under ``torch.no_grad()`` in eval mode and
+        restores the previous train/eval modes.
+        """
+        loss_sum = torch.zeros((), dtype=self._acc_dtype, device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        confusion, k, n = None, 0, 0
+        with _eval_mode(self.model):
+            for batch in data:
+                logits, label = self._eval_batch(batch)
+                pred = logits.argmax(dim=1)
+                if confusion is None:
+                    k = logits.shape[1]
+                    confusion = torch.zeros(k * k, dtype=torch.long, device=self.device)
+                loss_sum += F.cross_entropy(logits, label, reduction="sum").to(self._acc_dtype)
+                correct += (pred == label).sum()
+                confusion += torch.bincount(label * k + pred, minlength=k * k)
+                n += label.shape[0]
+        if confusion is None or n == 0:
+            raise ValueError("evaluate: the data yielded no batches")
+        return {
+            "loss": float(loss_sum.item()) / n,
+            "acc": int(correct.item()) / n,
+            "n": n,
+            "confusion": confusion.reshape(k, k).cpu(),
+        }
+
+    def predict(self, data: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+        """All logits ``(N, K)`` (float32) and labels ``(N,)`` (long) of ``data``, on the CPU."""
+        logits_all, labels_all = [], []
+        with _eval_mode(self.model):
+            for batch in data:
+                logits, label = self._eval_batch(batch)
+                logits_all.append(logits)
+                labels_all.append(label)
+        if not logits_all:
+            raise ValueError("predict: the data yielded no batches")
+        return torch.cat(logits_all).cpu(), torch.cat(labels_all).cpu()
+
+    # ----- batches and steps ------------------------------------------------------------------
+
+    def _to_device(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        clip, label = _unpack(batch)
+        clip = clip.to(self.device, non_blocking=True)
+        label = label.to(self.device, dtype=torch.long, non_blocking=True)
+        return clip, label
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast per ``config.amp`` (``"auto"``: on CUDA only), else a no-op."""
+        amp = self.config.amp
+        if amp == "bf16" or (amp == "auto" and self.device.type == "cuda"):
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _logits(self, clip: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Model output as float32 logits ``(B, K)``, checked against the labels ``(B,)``."""
+        with self._autocast():
+            logits = self.model(clip)
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+            raise ValueError(
+                "the model must return logits of shape (B, K), got "
+                f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits)}"
+            )
+        if logits.shape[0] != label.shape[0]:
+            raise ValueError(
+                f"model gave {logits.shape[0]} rows of logits for {label.shape[0]} labels"
+            )
+        return logits.float()
+
+    def _eval_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits (B, K) float32, labels (B,))`` of one batch, on the device."""
+        clip, label = self._to_device(batch)
+        return self._logits(clip, label), label
+
+    def _train_step(self, clip: torch.Tensor, label: torch.Tensor, sums: dict) -> None:
+        """One optimizer step; loss and correct counts are added to ``sums`` on the device."""
+        logits = self._logits(clip, label)
+        loss = F.cross_entropy(logits, label, label_smoothing=self.config.label_smoothing)
+        loss_value = loss.detach()
+        self._flag_nonfinite(loss_value)
+        if self.config.check_every == 1:
+            self._check_guard()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.global_step += 1
+        sums["loss"] += loss_value.to(self._acc_dtype) * label.shape[0]
+        sums["correct"] += (logits.detach().argmax(dim=1) == label).sum()
+        if self.config.check_every > 1 and self.global_step % self.config.check_every == 0:
+            self._check_guard()
+
+    # ----- non-finite guard -------------------------------------------------------------------
+
+    def _reset_guard(self) -> None:
+        """Device tensors: the first step with a non-finite loss (-1: none) and that loss."""
+        self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._bad_loss = torch.zeros((), dtype=torch.float32, device=self.device)
+        self._step_t = torch.full((), self.global_step, dtype=torch.long, device=self.device)
+        self._epoch_first_step = self.global_step
+
+    def _flag_nonfinite(self, loss: torch.Tensor) -> None:
+        """Record the current step if ``loss`` is nan/inf and none was recorded (no sync)."""
+        first = (self._bad_step < 0) & ~torch.isfinite(loss)
+        self._bad_step = torch.where(first, self._step_t, self._bad_step)
+        self._bad_loss = torch.where(first, loss.float(), self._bad_loss)
+        self._step_t += 1
+
+    def _check_guard(self) -> None:
+        """Read the flag on the host; raise NonFiniteLossError if a loss was nan/inf."""
+        step = int(self._bad_step.item())
+        if step < 0:
+            return
+        loss = float(self._bad_loss.item())
+        epoch, batch = self.epoch + 1, step - self._epoch_first_step
+        if self.last_checkpoint:
+            where = (
+                f"The last good checkpoint is {self.last_checkpoint}; fix the cause and rerun "
+                "with resume=True to continue from it."
+            )
+        else:
+            where = "No checkpoint was written yet (set checkpoint_dir to keep one per epoch)."
+        raise NonFiniteLossError(
+            f"non-finite training loss {loss} at global step {step} (epoch {epoch}, batch {batch}; "
+            f"steps and batches count from 0, epochs from 1). {where} Try a lower lr (now "
+            f"{self.config.lr:g}) or grad_clip, amp='off' to rule out bf16 overflow, and check "
+            "the data for nan/inf values and the labels for out-of-range classes.",
+            step=step,
+            epoch=epoch,
+            batch=batch,
+            loss=loss,
+            checkpoint=self.last_checkpoint,
+        )
+
+    # ----- epochs -----------------------------------------------------------------------------
+
+    def _setup_schedule(self, train_data: Iterable) -> None:
+        """Create the LambdaLR scheduler for ``epochs * len(train_data)`` steps (once)."""
+        cfg = self.config
+        per_epoch = _len_or_none(train_data)
+        if per_epoch is None and (cfg.schedule != "constant" or cfg.warmup_frac > 0):
+            raise ValueError(
+                f"train_data ({type(train_data).__name__}) has no len(), which "
+                f"schedule={cfg.schedule!r} with warmup_frac={cfg.warmup_frac:g} needs for the "
+                "total number of steps; give it a __len__ returning the batches per epoch, or "
+                "use schedule='constant' with warmup_frac=0"
+            )
+        if per_epoch is not None and per_epoch < 1:
+            raise ValueError(f"train_data has len() == {per_epoch}; it must yield batches")
+        if self.scheduler is not None:
+            if per_epoch != self.steps_per_epoch:
+                raise ValueError(
+                    f"train_data now has {per_epoch} batches per epoch, the schedule was built for "
+                    f"{self.steps_per_epoch}; make a new Trainer for different data"
+                )
+            return
+        total = cfg.epochs * per_epoch if per_epoch is not None else 1
+        self.steps_per_epoch = per_epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, make_lambda(cfg.schedule, total, warmup_steps(total, cfg.warmup_frac))
+        )
+
+    def _progress_bar(self, train_data: Iterable) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            train_data,
+            total=self.steps_per_epoch,
+            desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+            leave=True,
+            dynamic_ncols=True,
+        )
+
+    def _run_epoch(self, train_data: Iterable, val_data: Iterable | None) -> dict:
+        """Train one epoch (then evaluate); return its history row and advance ``self.epoch``."""
+        if hasattr(train_data, "set_epoch"):
+            train_data.set_epoch(self.epoch)
+        self.model.train()
+        self._epoch_first_step = self.global_step
+        sums = {
+            "loss": torch.zeros((), dtype=self._acc_dtype, device=self.device),
+            "correct": torch.zeros((), dtype=torch.long, device=self.device),
+        }
+        show = _progress_on(self.config.progress)
+        batches = self._progress_bar(train_data) if show else train_data
+        n, shown_at, start = 0, time.perf_counter(), time.perf_counter()
+        for batch in batches:
+            clip, label = self._to_device(batch)
+            self._train_step(clip, label, sums)
+            n += label.shape[0]
+            if show and time.perf_counter() - shown_at > 0.5:
+                batches.set_postfix(loss=sums["loss"].item() / n, acc=sums["correct"].item() / n)
+                shown_at = time.perf_counter()
+        if n == 0:
+            raise ValueError(f"train_data yielded no batches in epoch {self.epoch + 1}")
+        self._check_guard()
+        train_loss, train_acc = float(sums["loss"].item()) / n, int(sums["correct"].item()) / n
+        seconds = time.perf_counter() - start
+        if show:
+            batches.set_postfix(loss=train_loss, acc=train_acc)
+            batches.close()
+        self.epoch += 1
+        val = self.evaluate(val_data) if val_data is not None else None
+        return {
+            "epoch": self.epoch,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val["loss"] if val else None,
+            "val_acc": val["acc"] if val else None,
+            "seconds": seconds,
+            "clips_per_s": n / seconds if seconds > 0 else float("inf"),
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+            "stopped": None,
+        }
+
+    def _report(self, row: dict, elapsed: float) -> None:
+        """One summary line per epoch, only when progress display is on."""
+        if not _progress_on(self.config.progress):
+            return
+        from tqdm.auto import tqdm
+
+        val = (
+            f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}"
+            if row["val_loss"] is not None
+            else ""
+        )
+        line = (
+            f"epoch {row['epoch']}/{self.config.epochs}: train loss {row['train_loss']:.4f} "
+            f"acc {row['train_acc']:.3f}{val} | {row['seconds']:.1f} s, "
+            f"{row['clips_per_s']:.0f} clips/s, lr {row['lr']:.2e}"
+        )
+        if row["stopped"] == "time_limit":
+            line += (
+                f"\nstopped: time_limit_s={self.config.time_limit_s:g} reached after "
+                f"{elapsed:.0f} s (resume=True with a checkpoint_dir continues)"
+            )
+        tqdm.write(line)
+
+    # ----- checkpoints ------------------------------------------------------------------------
+
+    def _checkpoint_path(self, name: str) -> Path | None:
+        if self.config.checkpoint_dir is None:
+            return None
+        return Path(self.config.checkpoint_dir) / name
+
+    def _state(self) -> dict:
+        """Everything a checkpoint stores, as plain values and tensors."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": int(self.epoch),
+            "global_step": int(self.global_step),
+            "steps_per_epoch": self.steps_per_epoch,
+            "history": [dict(row) for row in self.history],
+            "best_val_acc": self.best_val_acc,
+            "config": self.config.to_dict(),
+            "rng": rng_state(),
+        }
+
+    def _save_epoch_checkpoints(self, row: dict) -> None:
+        """Write ``best.pt`` if val_acc improved, then ``last.pt`` (both atomically)."""
+        improved = row["val_acc"] is not None and (
+            self.best_val_acc is None or row["val_acc"] > self.best_val_acc
+        )
+        if improved:
+            self.best_val_acc = float(row["val_acc"])
+        last = self._checkpoint_path(LAST)
+        if last is None:
+            return
+        state = self._state()
+        if improved:
+            save_checkpoint(last.with_name(BEST), **state)
+        save_checkpoint(last, **state)
+        self.last_checkpoint = str(last)
+
+    def _maybe_resume(self) -> bool:
+        """Restore from ``checkpoint_dir/last.pt`` if ``resume`` is set and it exists."""
+        path = self._checkpoint_path(LAST)
+        if not self.config.resume or path is None or not path.exists():
+            return False
+        state = load_checkpoint(path, map_location="cpu")
+        self._check_compatible(state, path)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise CheckpointError(f"checkpoint {path} does not fit this model: {err}") from err
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        self.history = [dict(row) for row in state["history"]]
+        self.best_val_acc = state["best_val_acc"]
+        set_rng_state(state["rng"])
+        self.last_checkpoint = str(path)
+        return True
+
+    def _check_compatible(self, state: dict, path: Path) -> None:
+        """ValueError naming the fields where the stored config differs in a result-changing way."""
+        missing = [
+            k for k in ("model", "optimizer", "scheduler", "config", "rng") if k not in state
+        ]
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks {missing}; it was not written by fit()")
+        stored, current = state["config"], self.config.to_dict()
+        diffs = [
+            f"{k}: checkpoint {stored.get(k)!r} != now {current[k]!r}"
+            for k in RESULT_FIELDS
+            if stored.get(k) != current[k]
+        ]
+        if state.get("steps_per_epoch") != self.steps_per_epoch:
+            diffs.append(
+                f"batches per epoch: checkpoint {state.get('steps_per_epoch')!r} "
+                f"!= now {self.steps_per_epoch!r}"
+            )
+        if diffs:
+            raise ValueError(
+                f"cannot resume from {path}: the settings differ from the checkpoint's in a way "
+                f"that changes the result ({'; '.join(diffs)}). Use the stored settings, or "
+                "another checkpoint_dir (or resume=False) to start a new run."
+            )
