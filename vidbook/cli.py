@@ -1,11 +1,13 @@
-"""The ``vidbook`` command: ``vidbook info`` and ``vidbook train``."""
+"""The ``vidbook`` command: ``vidbook info``, ``vidbook train`` and ``vidbook bench``."""
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
 import json
+import math
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -83,7 +85,78 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--time-limit", type=float, help="stop after the epoch that passes it (s)")
     train.add_argument("--progress", choices=("auto", "on", "off"), default="auto")
     train.add_argument("--json", action="store_true", help="print the history as JSON too")
+    _add_bench_parser(sub, available())
     return parser
+
+
+def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> None:
+    from vidbook.bench import DEFAULT_MODELS
+
+    bench = sub.add_parser(
+        "bench",
+        help="measure clip rendering and model training speed (clips/s)",
+        description="Clips per second of SynthActions rendering and of training steps of each "
+        "model (forward, cross-entropy, backward, AdamW; bf16 autocast on CUDA), on one device.",
+    )
+    bench.add_argument(
+        "--models",
+        nargs="+",
+        choices=models,
+        default=list(DEFAULT_MODELS),
+        help=f"models to time in training (default: {' '.join(DEFAULT_MODELS)})",
+    )
+    which = bench.add_mutually_exclusive_group()
+    which.add_argument("--no-render", action="store_true", help="time the models only")
+    which.add_argument("--render-only", action="store_true", help="time the rendering only")
+    bench.add_argument(
+        "--batch-size", type=int, help="clips per batch (default: 256 to render, 32 to train)"
+    )
+    bench.add_argument("--frames", type=int, default=16, help="frames per clip")
+    bench.add_argument("--height", type=int, default=32, help="frame height")
+    bench.add_argument("--width", type=int, default=32, help="frame width")
+    bench.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    bench.add_argument(
+        "--seconds",
+        type=float,
+        default=3.0,
+        help="rendering time, and least training time per model (default: 3)",
+    )
+    bench.add_argument("--steps", type=int, default=10, help="least timed training steps")
+    bench.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    bench.add_argument("--out", help="also write the results and their provenance as JSON here")
+
+
+# Least values of the integer options, and which float options must be > 0 or >= 0.
+_INT_MINIMUMS = {
+    "epochs": 1,
+    "batch_size": 1,
+    "frames": 2,
+    "height": 8,
+    "width": 8,
+    "train_size": 1,
+    "val_size": 1,
+    "seed": 0,
+    "steps": 1,
+    "threads": 1,
+}
+_POSITIVE = ("lr", "time_limit", "seconds")
+_NON_NEGATIVE = ("weight_decay",)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """ValueError naming the option (``argument --frames: ...``) of the first bad value."""
+    for name, value in vars(args).items():
+        flag = "--" + name.replace("_", "-")
+        if value is None or isinstance(value, bool):
+            continue
+        if name in _INT_MINIMUMS and value < _INT_MINIMUMS[name]:
+            raise ValueError(
+                f"argument {flag}: must be an int >= {_INT_MINIMUMS[name]}, got {value}"
+            )
+        if name in _POSITIVE and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"argument {flag}: must be a finite number > 0, got {value}")
+        if name in _NON_NEGATIVE and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"argument {flag}: must be a finite number >= 0, got {value}")
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -141,14 +214,95 @@ def train(args: argparse.Namespace) -> dict:
     return result
 
 
+def _print_columns(header: list[str], rows: list[list[str]]) -> None:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells).rstrip())
+
+
+def _bench_rows(result: dict) -> list[list[str]]:
+    """One table row per measurement: what, batch, clips/s, ms per batch, parameters, memory."""
+    rows = []
+    if result["render"] is not None:
+        r = result["render"]
+        rows.append(
+            [
+                f"render synth ({r['difficulty']})",
+                str(r["batch_size"]),
+                f"{r['clips_per_s']:,.1f}",
+                f"{r['ms_per_batch']:,.1f}",
+                "-",
+                "-",
+            ]
+        )
+    for name, t in result["train"].items():
+        peak = t["peak_memory_bytes"]
+        rows.append(
+            [
+                f"train {name}",
+                str(t["batch_size"]),
+                f"{t['clips_per_s']:,.1f}",
+                f"{t['ms_per_step']:,.1f}",
+                f"{t['parameters']:,}",
+                f"{peak / 2**20:,.0f} MiB" if peak is not None else "-",
+            ]
+        )
+    return rows
+
+
+def bench(args: argparse.Namespace, command: str | None = None) -> dict:
+    """Run ``vidbook.bench.run`` with the arguments and print its numbers as a table."""
+    from vidbook import bench as vbench
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = vbench.run(
+        models=[] if args.render_only else args.models,
+        render=not args.no_render,
+        batch_size=args.batch_size,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        device=args.device,
+        seconds=args.seconds,
+        steps=args.steps,
+        out=args.out,
+        command=command,
+    )
+    prov = result["provenance"]
+    print(
+        f"vidbook bench on {result['device']} ({result['device_name']}), torch {prov['torch']}, "
+        f"CPU threads: {prov['threads']}"
+    )
+    print(f"clips of {args.frames} frames x {args.height} x {args.width} pixels")
+    print()
+    header = ["measurement", "batch", "clips/s", "ms/batch", "parameters", "peak memory"]
+    _print_columns(header, _bench_rows(result))
+    if args.out:
+        print(f"\nwrote {args.out}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``vidbook`` console script and of ``python -m vidbook``."""
+    """Entry point of the ``vidbook`` console script and of ``python -m vidbook``.
+
+    Returns 0, or 2 (with a message on stderr) for a bad value; argparse exits with 2 itself
+    for unknown commands, options and choices.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
+        _check_args(args)
         if args.command == "info":
             _print_table(info(), "vidbook info")
         elif args.command == "train":
             train(args)
+        elif args.command == "bench":
+            bench(args, command="vidbook " + shlex.join(argv))
     except ValueError as err:
         print(f"vidbook {args.command}: error: {err}", file=sys.stderr)
         return 2

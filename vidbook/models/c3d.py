@@ -20,9 +20,10 @@ from vidbook.models.registry import register
 class C3DConfig:
     num_classes: int = 10
     in_channels: int = 3
-    widths: tuple[int, ...] = (8, 32, 64, 128)
+    widths: tuple[int, ...] = (8, 24, 48, 96)
     stem_stride: tuple[int, int, int] = (1, 1, 1)  # (time, height, width) stride of block 1
     dropout: float = 0.0
+    channels_last: bool = True  # channels-last-3d memory: faster convolutions on CPU and GPU
 
 
 def conv3d_block(c_in: int, c_out: int, stride: tuple[int, int, int]) -> nn.Sequential:
@@ -53,9 +54,13 @@ class C3D(nn.Module):
             c_in = width
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(c_in, cfg.num_classes))
+        if cfg.channels_last:
+            self.features.to(memory_format=torch.channels_last_3d)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         check_clips(clips, self.cfg.in_channels, "c3d")
+        if self.cfg.channels_last:
+            clips = clips.contiguous(memory_format=torch.channels_last_3d)
         maps = self.features(clips)  # (B, F, T', H', W')
         return self.head(maps.mean(dim=(2, 3, 4)))
 

@@ -19,7 +19,9 @@ from vidbook.models.registry import register
 class FrameCNNConfig:
     num_classes: int = 10
     in_channels: int = 3
-    widths: tuple[int, ...] = (32, 64, 128)
+    widths: tuple[int, ...] = (16, 32, 64)
+    grid: int = 4  # the last feature map is pooled to grid x grid cells, so "where" survives
+    embed_dim: int = 128
     dropout: float = 0.0
 
 
@@ -39,19 +41,28 @@ class FrameCNN(nn.Module):
         super().__init__()
         self.cfg = cfg
         layers, c_in = [], cfg.in_channels
-        for i, width in enumerate(cfg.widths):
-            layers.append(conv2d_block(c_in, width, stride=1 if i == 0 else 2))
+        for width in cfg.widths:
+            layers.append(conv2d_block(c_in, width, stride=2))
             c_in = width
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(c_in, cfg.num_classes))
+        # Keep a coarse map (not a global average): the frame vector then says *where* the
+        # actor is, so the time-average is a histogram of positions, sizes and poses.
+        self.embed = nn.Sequential(
+            nn.AdaptiveAvgPool2d(cfg.grid),
+            nn.Flatten(),
+            nn.Linear(c_in * cfg.grid**2, cfg.embed_dim),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(
+            nn.Dropout(cfg.dropout), nn.Linear(cfg.embed_dim, cfg.num_classes)
+        )
 
     def frame_features(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> per-frame feature vectors (B, T, F)."""
         check_clips(clips, self.cfg.in_channels, "frame_cnn")
         b, c, t, h, w = clips.shape
         frames = clips.transpose(1, 2).reshape(b * t, c, h, w)  # every frame is an image
-        maps = self.features(frames)  # (B*T, F, h', w')
-        return maps.mean(dim=(2, 3)).view(b, t, -1)
+        return self.embed(self.features(frames)).view(b, t, -1)  # (B, T, embed_dim)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.head(self.frame_features(clips).mean(dim=1))  # average over time

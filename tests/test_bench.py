@@ -1,0 +1,232 @@
+"""Tests of vidbook.bench and ``vidbook bench``: tiny CPU runs, checked for their numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from vidbook import bench, runtime
+from vidbook.cli import main
+from vidbook.data import SynthActions
+from vidbook.models import available, build
+
+TINY = {"frames": 4, "height": 16, "width": 16}
+TINY_ARGS = ["--frames", "4", "--height", "16", "--width", "16", "--batch-size", "8"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: quick and steady on a small, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def bench_table(text: str) -> dict[str, list[str]]:
+    """Rows of the ``vidbook bench`` table by measurement name, cells split on 2+ spaces."""
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("measurement"))
+    assert re.split(r"\s{2,}", lines[header]) == [
+        "measurement",
+        "batch",
+        "clips/s",
+        "ms/batch",
+        "parameters",
+        "peak memory",
+    ]
+    rows = {}
+    for line in lines[header + 1 :]:
+        if not line.strip():
+            break
+        cells = re.split(r"\s{2,}", line.strip())
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# vidbook.bench
+
+
+def test_run_measures_both_and_writes_json_with_provenance(tmp_path):
+    out = tmp_path / "results" / "bench.json"
+    result = bench.run(
+        models=("c3d",),
+        batch_size=8,
+        **TINY,
+        seconds=0.3,
+        steps=2,
+        warmup=1,
+        out=out,
+        command="vidbook bench --test",
+    )
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(result))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["bench.json"]  # no temporary left
+
+    render = data["render"]
+    assert render["clips_per_s"] > 0
+    assert (render["batch_size"], render["frames"], render["height"], render["width"]) == (
+        8,
+        4,
+        16,
+        16,
+    )
+    assert render["batches"] >= 1 and render["clips"] == 8 * render["batches"]
+    assert render["seconds"] >= 0.3
+    assert math.isclose(render["clips_per_s"], render["clips"] / render["seconds"])
+
+    c3d = data["train"]["c3d"]
+    assert list(data["train"]) == ["c3d"]
+    assert c3d["clips_per_s"] > 0
+    assert c3d["steps"] >= 2 and c3d["seconds"] >= 0.3
+    assert math.isclose(c3d["clips_per_s"], 8 * c3d["steps"] / c3d["seconds"])
+    assert c3d["parameters"] == sum(p.numel() for p in build("c3d").parameters())
+    assert c3d["peak_memory_bytes"] is None and c3d["amp"] == "off"
+    assert c3d["device"] == data["device"] == str(runtime.device())
+
+    prov = data["provenance"]
+    assert prov["device"] == runtime.device().type
+    assert prov["torch"] == torch.__version__
+    assert "git_commit" in prov
+    assert dt.datetime.fromisoformat(prov["date"]).tzinfo is not None
+    assert prov["command"] == "vidbook bench --test"
+
+
+def test_render_never_draws_the_same_clip_twice(monkeypatch):
+    calls = []
+    original = SynthActions.batch
+
+    def recording(self, indices, device=None, captions=True):
+        calls.append((np.asarray(indices).copy(), captions))
+        return original(self, indices, device=device, captions=captions)
+
+    monkeypatch.setattr(SynthActions, "batch", recording)
+    result = bench.render_throughput(
+        batch_size=4, frames=2, height=8, width=8, device="cpu", seconds=0.05, warmup=2
+    )
+    assert len(calls) == 2 + result["batches"]
+    assert all(len(idx) == 4 and captions is False for idx, captions in calls)
+    drawn = np.concatenate([idx for idx, _ in calls])
+    assert len(np.unique(drawn)) == len(drawn)
+
+
+def test_train_throughput_takes_warmup_plus_steps_adamw_steps(monkeypatch):
+    steps_taken = []
+    original = torch.optim.AdamW.step
+
+    def counting(self, *args, **kwargs):
+        steps_taken.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counting)
+    result = bench.train_throughput(
+        "frame_cnn", batch_size=2, **TINY, device="cpu", steps=3, warmup=2
+    )
+    assert len(steps_taken) == 2 + 3
+    assert result["steps"] == 3  # no seconds: exactly the steps asked for
+    assert result["model"] == "frame_cnn"
+    assert result["parameters"] == sum(p.numel() for p in build("frame_cnn").parameters())
+    assert math.isclose(result["ms_per_step"], 1000 * result["seconds"] / 3)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: bench.train_throughput("resnet9000"), "available models: c3d"),
+        (lambda: bench.train_throughput("c3d", steps=0), "steps must be an int >= 1"),
+        (lambda: bench.render_throughput(batch_size=0), "batch_size must be an int >= 1"),
+        (lambda: bench.render_throughput(seconds=0), "seconds must be a finite number"),
+        (lambda: bench.render_throughput(device="gpu0"), "is not a torch device"),
+    ],
+)
+def test_bad_arguments_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_missing_cuda_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="not available"):
+        bench.render_throughput(device="cuda")
+
+
+def test_write_json_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "bench.json"
+    bench.write_json({"ok": 1}, path)
+    with pytest.raises(ValueError):
+        bench.write_json({"bad": float("nan")}, path)  # NaN is not JSON
+    assert json.loads(path.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+
+
+# ---------------------------------------------------------------------------------------------
+# vidbook bench
+
+
+def test_cli_bench_prints_a_table(capsys):
+    args = ["bench", "--models", "c3d", *TINY_ARGS, "--seconds", "0.3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "clips/s" in out
+    assert runtime.device_name(runtime.device()) in out
+    rows = bench_table(out)
+    assert list(rows) == ["render synth (medium)", "train c3d"]
+    render, c3d = rows["render synth (medium)"], rows["train c3d"]
+    assert render[0] == "8" and number(render[1]) > 0
+    assert c3d[0] == "8" and number(c3d[1]) > 0
+    assert c3d[3] == f"{sum(p.numel() for p in build('c3d').parameters()):,}"
+
+
+def test_cli_bench_render_only_writes_json_with_the_command(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--render-only", *TINY_ARGS, "--seconds", "0.2", "--out", str(out)]
+    assert main(args) == 0
+    rows = bench_table(capsys.readouterr().out)
+    assert list(rows) == ["render synth (medium)"]
+    data = json.loads(out.read_text())
+    assert data["train"] == {} and data["render"]["clips_per_s"] > 0
+    assert data["provenance"]["command"] == "vidbook " + " ".join(args)
+
+
+def test_cli_bench_no_render_times_only_the_models(capsys):
+    args = ["bench", "--no-render", "--models", "frame_cnn", *TINY_ARGS, "--seconds", "0.1"]
+    assert main(args) == 0
+    assert list(bench_table(capsys.readouterr().out)) == ["train frame_cnn"]
+
+
+def test_cli_bench_unknown_model_lists_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--models", "c3d", "resnet9000"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'resnet9000'" in err
+    for name in available():
+        assert name in err
+
+
+def test_cli_bench_render_only_and_no_render_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--render-only", "--no-render"])
+    assert exit_info.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--seconds", "0"), ("--frames", "1"), ("--batch-size", "0")]
+)
+def test_cli_bench_bad_value_names_the_option(capsys, option, value):
+    assert main(["bench", "--models", "c3d", option, value]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"vidbook bench: error: argument {option}: must be ")
+    assert "clips/s" not in captured.out

@@ -1,0 +1,193 @@
+"""Tests of the ``vidbook`` command line: ``info`` and ``train`` (``bench`` is in test_bench.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidbook import runtime
+from vidbook.cli import main
+from vidbook.models import available
+from vidbook.train import load_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: quick and steady on a small, busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def table_rows(text: str, title: str) -> dict[str, str]:
+    """The ``key  value`` rows printed by the CLI under ``title``, up to the first other line."""
+    lines = text.splitlines()
+    assert title in lines, f"no {title!r} table in:\n{text}"
+    rows = {}
+    for line in lines[lines.index(title) + 1 :]:
+        if not line.startswith("  "):
+            break
+        key, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        rows[key] = value
+    return rows
+
+
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+# ---------------------------------------------------------------------------------------------
+# vidbook info
+
+
+def test_info_prints_versions_device_and_profile(capsys):
+    assert main(["info"]) == 0
+    rows = table_rows(capsys.readouterr().out, "vidbook info")
+    assert rows["torch"] == torch.__version__
+    assert rows["device"] == str(runtime.device())
+    assert rows["profile"] == runtime.profile()
+    assert rows["cpu threads"] == "1"
+
+
+def test_python_m_vidbook_info(tmp_path):
+    done = run_cli([sys.executable, "-m", "vidbook", "info"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = table_rows(done.stdout, "vidbook info")
+    assert rows["torch"] == torch.__version__
+    assert rows["profile"] == runtime.profile()
+
+
+def test_console_script_info(tmp_path):
+    script = Path(sys.executable).parent / "vidbook"
+    if not script.exists():
+        pytest.skip(f"no console script at {script} (package not installed in this environment)")
+    done = run_cli([str(script), "info"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert table_rows(done.stdout, "vidbook info")["torch"] == torch.__version__
+
+
+# ---------------------------------------------------------------------------------------------
+# vidbook train
+
+
+def train_args(checkpoint_dir: Path, *extra: str, epochs: int = 2) -> list[str]:
+    """A tiny but complete ``vidbook train`` command line (later options override earlier)."""
+    return [
+        "train",
+        "--model",
+        "c3d",
+        "--data",
+        "synth",
+        "--epochs",
+        str(epochs),
+        "--train-size",
+        "64",
+        "--val-size",
+        "32",
+        "--frames",
+        "4",
+        "--height",
+        "16",
+        "--width",
+        "16",
+        "--batch-size",
+        "16",
+        "--checkpoint-dir",
+        str(checkpoint_dir),
+        "--progress",
+        "off",
+        *extra,
+    ]
+
+
+def test_train_prints_metrics_writes_checkpoint_and_resumes_a_finished_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(train_args(run_dir)) == 0
+    rows = table_rows(capsys.readouterr().out, "final metrics")
+    checkpoint = run_dir / "last.pt"
+    assert rows["checkpoint"] == str(checkpoint)
+    assert rows["epochs"] == "2"
+    assert rows["model"] == "c3d"
+    assert 0.0 <= float(rows["val accuracy"]) <= 1.0
+    state = load_checkpoint(checkpoint)
+    assert state["epoch"] == 2 and len(state["history"]) == 2
+    assert rows["val accuracy"] == f"{state['history'][-1]['val_acc']:.3f}"
+    assert rows["val loss"] == f"{state['history'][-1]['val_loss']:.4f}"
+
+    # The run is complete: --resume trains no further epoch (no checkpoint is rewritten) and
+    # prints the same metrics.
+    written = checkpoint.stat().st_mtime_ns
+    assert main(train_args(run_dir, "--resume")) == 0
+    assert table_rows(capsys.readouterr().out, "final metrics") == rows
+    assert checkpoint.stat().st_mtime_ns == written
+
+
+def test_train_json_prints_the_history_after_the_table(tmp_path, capsys):
+    assert main(train_args(tmp_path / "run", "--json", epochs=1)) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out, "final metrics")
+    lines = out.splitlines()
+    start = lines.index("[")
+    assert start > lines.index("final metrics")
+    history = json.loads("\n".join(lines[start:]))
+    assert [row["epoch"] for row in history] == [1]
+    assert f"{history[0]['val_acc']:.3f}" == rows["val accuracy"]
+    assert f"{history[0]['train_loss']:.4f}" == rows["train loss"]
+
+
+def test_train_unknown_model_lists_the_valid_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--model", "resnet9000", "--checkpoint-dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'resnet9000'" in err
+    for name in ("c3d", "frame_cnn", *available()):
+        assert name in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_unknown_data_lists_the_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--model", "c3d", "--data", "kinetics"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'kinetics'" in err
+    assert "synth" in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--frames", "1"),
+        ("--epochs", "0"),
+        ("--batch-size", "0"),
+        ("--height", "4"),
+        ("--train-size", "0"),
+        ("--lr", "0"),
+        ("--lr", "nan"),
+        ("--weight-decay", "-0.1"),
+        ("--time-limit", "-1"),
+    ],
+)
+def test_train_bad_value_names_the_option(tmp_path, capsys, option, value):
+    run_dir = tmp_path / "run"
+    assert main(train_args(run_dir, option, value)) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"vidbook train: error: argument {option}: must be ")
+    assert value in captured.err or str(float(value)) in captured.err
+    assert "final metrics" not in captured.out
+    assert not run_dir.exists()  # refused before any work
+
+
+def test_train_bad_value_found_by_the_library_returns_2(tmp_path, capsys):
+    assert main(train_args(tmp_path / "run", "--difficulty", "bogus")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vidbook train: error: difficulty='bogus' is not valid")
+    assert "easy, medium, hard" in err
