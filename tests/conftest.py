@@ -17,3 +17,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def repo_root() -> Path:
     """The repository's root folder (where pyproject.toml is)."""
     return REPO_ROOT
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: quick and steady on a small, busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

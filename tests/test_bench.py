@@ -20,13 +20,7 @@ TINY = {"frames": 4, "height": 16, "width": 16}
 TINY_ARGS = ["--frames", "4", "--height", "16", "--width", "16", "--batch-size", "8"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: quick and steady on a small, busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def bench_table(text: str) -> dict[str, list[str]]:

@@ -16,14 +16,7 @@ from vidbook.cli import main
 from vidbook.models import available
 from vidbook.train import load_checkpoint
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: quick and steady on a small, busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def table_rows(text: str, title: str) -> dict[str, str]:

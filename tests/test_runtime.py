@@ -39,10 +39,10 @@ def test_seed_everything_repeats_draws():
 def test_setup_notebook_prints_and_warns_on_cpu(monkeypatch, capsys):
     monkeypatch.delenv("VIDBOOK_PROFILE", raising=False)
     monkeypatch.setattr(runtime, "device", lambda: torch.device("cpu"))
-    with pytest.warns(UserWarning, match="CPU"):
-        facts = vidbook.setup_notebook({"quick": 1.5, "full": 8})
+    facts = vidbook.setup_notebook({"quick": 1.5, "full": 8})
     out = capsys.readouterr().out
     assert "device=cpu" in out and "profile=quick" in out and "about 1.5 min" in out
+    assert "warning: running on the CPU" in out
     assert facts["profile"] == "quick" and facts["expected_minutes"] == 1.5
 
 
@@ -50,3 +50,13 @@ def test_provenance_fields():
     info = vidbook.provenance("vidbook info")
     assert {"device", "device_name", "torch", "git_commit", "date", "command"} <= set(info)
     assert info["torch"] == torch.__version__ and info["command"] == "vidbook info"
+
+
+def test_setup_notebook_does_not_warn_on_cuda(monkeypatch, capsys):
+    monkeypatch.delenv("VIDBOOK_PROFILE", raising=False)
+    monkeypatch.setattr(runtime, "device", lambda: torch.device("cuda"))
+    monkeypatch.setattr(runtime, "device_name", lambda dev=None: "a GPU")
+    facts = vidbook.setup_notebook({"quick": 1.5, "full": 8})
+    out = capsys.readouterr().out
+    assert "profile=full" in out and "about 8 min" in out and "warning" not in out
+    assert "warning" not in facts

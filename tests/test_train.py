@@ -44,13 +44,7 @@ METRICS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "sto
 HISTORY_KEYS = {*METRICS, "seconds", "clips_per_s"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: deterministic, and quick on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_trainer(seed: int = 0, model: nn.Module | None = None, **overrides) -> Trainer:

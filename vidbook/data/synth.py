@@ -364,7 +364,7 @@ def render(
     clip = torch.addcmul(background, alpha, colour - background)  # (B, 3, T, H, W)
     if bool((p["noise"] > 0).any()):
         bank = _cached(("noise", height, width), lambda: noise_bank(height, width), dev)
-        noise = bank[p["noise_frame"]]  # (B, T, 3, H, W)
+        noise = bank.index_select(0, p["noise_frame"].flatten()).view(b, t, 3, height, width)
         clip.addcmul_(noise.transpose(1, 2), p["noise"].view(b, 1, 1, 1, 1))
     clip.clamp_(0.0, 1.0)
 
