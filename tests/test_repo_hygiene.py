@@ -72,40 +72,32 @@ def kernelspec_problems(nb: dict) -> list[str]:
     return []
 
 
-def toc_files(toc: dict) -> list[str]:
-    """Every ``file`` (and the ``root``) named in a jb-book table of contents, in order."""
-    found = [toc["root"]] if "root" in toc else []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(node.get(key, []))
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return found
-
-
-def toc_globs(toc: dict) -> list[str]:
-    """Every ``glob`` pattern in a table of contents."""
+def toc_entries(toc: dict, key: str) -> list[str]:
+    """Every value of ``key`` ("file" or "glob") in a jb-book table of contents, in order."""
     found = []
 
     def walk(node):
         if isinstance(node, dict):
-            if "glob" in node:
-                found.append(node["glob"])
-            for key in ("parts", "chapters", "sections"):
-                walk(node.get(key, []))
+            if key in node:
+                found.append(node[key])
+            for child in ("parts", "chapters", "sections"):
+                walk(node.get(child, []))
         elif isinstance(node, list):
             for item in node:
                 walk(item)
 
     walk(toc)
     return found
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``file`` (and the ``root``) named in a table of contents, in order."""
+    return ([toc["root"]] if "root" in toc else []) + toc_entries(toc, "file")
+
+
+def toc_globs(toc: dict) -> list[str]:
+    """Every ``glob`` pattern in a table of contents."""
+    return toc_entries(toc, "glob")
 
 
 def resolve_toc_entry(root: Path, entry: str) -> Path | None:
