@@ -60,3 +60,20 @@ def test_setup_notebook_does_not_warn_on_cuda(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "profile=full" in out and "about 8 min" in out and "warning" not in out
     assert "warning" not in facts
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "sub" / "result.json"
+    runtime.atomic_write(target, lambda f: f.write("old"))
+    assert target.read_text() == "old"
+
+    def broken(f):
+        f.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        runtime.atomic_write(target, broken)
+    assert target.read_text() == "old"
+    assert [p.name for p in target.parent.iterdir()] == ["result.json"]  # no temp file left
+    runtime.atomic_write(target, lambda f: f.write(b"new"), binary=True)
+    assert target.read_bytes() == b"new"

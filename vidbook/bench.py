@@ -15,7 +15,6 @@ import json
 import math
 import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -248,20 +247,12 @@ def write_json(data: dict, path: str | os.PathLike) -> Path:
 
     Parent folders are created. A reader sees the old file or the new one, never half of one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x") as f:  # "x": a new file, with the usual (umask) permissions
-            json.dump(data, f, indent=1, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+
+    def dump(f) -> None:
+        json.dump(data, f, indent=1, allow_nan=False)
+        f.write("\n")
+
+    return runtime.atomic_write(path, dump)
 
 
 def run(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from vidbook.runtime import atomic_write
 
 FORMAT = "vidbook.train.checkpoint"
 VERSION = 1
@@ -54,20 +55,6 @@ def _is_numpy(value: Any) -> bool:
     return isinstance(value, (np.generic, np.ndarray))
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Flush the directory entry of a rename to disk (best effort; not possible on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path: str | os.PathLike, **state: Any) -> Path:
     """Write ``state`` (plain values and tensors) to ``path`` atomically; return the path.
 
@@ -81,18 +68,7 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> Path:
             raise ValueError(f"{reserved!r} is reserved in a checkpoint; rename that entry")
     _check_plain(state, "state")
     payload = {"format": FORMAT, "version": VERSION, **state}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, lambda f: torch.save(payload, f), binary=True)
     return path
 
 
