@@ -1,7 +1,7 @@
 # vidbook: build the book, run the tests, work on the chapters.
 #
 #   make book    build the website into _build/html (notebooks executed)
-#   make test    lint, unit tests, notebook tests, website build; fails on the first error
+#   make test    lint, unit tests, notebook tests, website build, browser test; stops at the first failure
 #   make help    every target
 #
 # Every target works on a fresh clone: the first one that needs Python creates .venv and
@@ -38,18 +38,19 @@ HASH_CMD  := { find vidbook -type f -name '*.py' -print0 | LC_ALL=C sort -z | xa
 # Programs started by the recipes (jupyter, the notebook kernels) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup book site test test-unit test-nb lint format lab serve clean
+.PHONY: help setup book site assets nb-cache test test-unit test-nb test-site lint format lab serve clean
 
 help:
 	@echo "make book       build the website into $(HTML) (notebooks executed, warnings fail)"
-	@echo "make test       lint + unit tests + notebook tests + website build, with the time of each"
+	@echo "make test       lint + unit tests + notebooks + website build + browser test, timed"
 	@echo "make lab        JupyterLab on book/"
 	@echo "make serve      serve $(HTML) on http://127.0.0.1:$(PORT)/ (PORT=... to change)"
 	@echo "make setup      create $(VENV) and install the pinned requirements"
 	@echo "make lint       ruff check + ruff format --check (notebooks included)"
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make test-unit  unit tests (network blocked)"
-	@echo "make test-nb    run every notebook under book/ with nbval"
+	@echo "make test-nb    run every notebook under book/ with nbval (outputs kept for the site)"
+	@echo "make test-site  check every page of the built site in headless Chromium"
 	@echo "make site       the website build alone (same as make book)"
 	@echo "make clean      remove $(BUILD) (keeps $(VENV))"
 
@@ -68,25 +69,33 @@ $(STAMP): requirements.txt pyproject.toml
 # The website.
 book: site
 
-site: setup
-	@mkdir -p $(BUILD); \
-	hash=$$($(HASH_CMD)); \
-	if [ -f $(HASH_FILE) ] && [ "$$(cat $(HASH_FILE))" = "$$hash" ]; then \
-	  echo "vidbook unchanged since the last build: reusing the notebook cache"; \
-	else \
-	  if [ -d $(JCACHE) ]; then echo "vidbook or requirements changed: clearing the notebook cache $(JCACHE)"; fi; \
-	  rm -rf $(JCACHE); \
-	  echo "$$hash" > $(HASH_FILE); \
-	fi
+site: setup assets nb-cache
 	$(JB) build --all -W -n --keep-going .
 	@echo
 	@echo "The book: $(abspath $(HTML)/index.html)"
 	@echo "(make serve shows it on http://127.0.0.1:$(PORT)/)"
 
+# MathJax, Mermaid and the widget manager, from the npm packages pinned in site/assets.json,
+# into $(BUILD)/assets/vendor (the site serves them itself, so it reads offline).
+assets:
+	@$(PYTHON) site/fetch_assets.py
+
+# Drop the notebook cache when the package, the pinned versions or the stored results changed.
+nb-cache:
+	@mkdir -p $(BUILD); \
+	hash=$$($(HASH_CMD)); \
+	if [ -f $(HASH_FILE) ] && [ "$$(cat $(HASH_FILE))" = "$$hash" ]; then \
+	  echo "vidbook unchanged since the last run: keeping the notebook cache"; \
+	else \
+	  if [ -d $(JCACHE) ]; then echo "vidbook or requirements changed: clearing the notebook cache $(JCACHE)"; fi; \
+	  rm -rf $(JCACHE); \
+	  echo "$$hash" > $(HASH_FILE); \
+	fi
+
 # ---------------------------------------------------------------------------------------------
 # Tests. `make test` runs the stages in order, prints the time of each, and stops at the first
 # failure.
-TEST_STAGES := setup lint test-unit test-nb site
+TEST_STAGES := setup lint test-unit test-nb site test-site
 
 test:
 	@t_all=$$SECONDS; times=""; \
@@ -112,13 +121,23 @@ format: setup
 test-unit: setup
 	$(PYTEST) tests -q --disable-socket --allow-unix-socket
 
-# nbval talks to the kernel over localhost TCP, so the network is not blocked here.
-test-nb: setup
+# nbval talks to the kernel over localhost TCP, so the network is not blocked here. Each
+# notebook that passes is stored with its outputs in the site's notebook cache
+# (site/nbval_record.py), so the site build that follows executes nothing twice.
+test-nb: setup nb-cache
 	@if [ -z "$$(find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' -print -quit)" ]; then \
 	  echo "no notebooks under book/"; \
 	else \
-	  $(PYTEST) --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider book; \
+	  PYTHONPATH=site $(PYTEST) -p nbval_record --nbval-record=$(JCACHE) \
+	    --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider book; \
 	fi
+
+# Every page of the built site in headless Chromium (Debian's chromium package) through a local
+# HTTP server: console errors, failed requests, untypeset TeX, Mermaid, animations, widgets,
+# internal links; a screenshot per page in $(BUILD)/site-check/.
+test-site: setup
+	@if [ ! -f $(HTML)/index.html ]; then $(MAKE) --no-print-directory site; fi
+	$(PYTEST) site/test_site.py -q
 
 # ---------------------------------------------------------------------------------------------
 # Working on the book.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,6 +66,8 @@ def animate(
         clips = clips.unsqueeze(0)
     if clips.ndim != 5:
         raise ValueError(f"expected clips of shape (B, C, T, H, W), got {tuple(clips.shape)}")
+    if titles is not None and len(titles) != len(clips):
+        raise ValueError(f"got {len(titles)} titles for {len(clips)} clips: give one per clip")
     frames = [clip_to_frames(c) for c in clips]
     n, t = len(frames), frames[0].shape[0]
     cols = min(cols, n)
@@ -93,8 +96,19 @@ def animate(
     return anim
 
 
+# matplotlib's player links Font Awesome 4 from a CDN for its button icons. The book's website
+# and JupyterLab both serve Font Awesome themselves, so the link only costs a failed request
+# when reading offline.
+_CDN_STYLESHEET = re.compile(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">\s*')
+
+
+def jshtml(anim, default_mode: str = "loop") -> str:
+    """HTML + JavaScript player of a matplotlib animation, with every frame inside, no CDN."""
+    return _CDN_STYLESHEET.sub("", anim.to_jshtml(default_mode=default_mode))
+
+
 def show_clips(clips: torch.Tensor, titles: Sequence[str] | None = None, **kwargs):
     """An HTML animation (JavaScript player, works on the static website) of clips."""
     from IPython.display import HTML
 
-    return HTML(animate(clips, titles, **kwargs).to_jshtml(default_mode="loop"))
+    return HTML(jshtml(animate(clips, titles, **kwargs)))
