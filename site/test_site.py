@@ -10,6 +10,7 @@ or anchor. A full-page screenshot of each page goes to ``_build/site-check/``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -64,16 +65,26 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serve(root: Path):
+    """An HTTP server for the folder ``root`` on a free local port; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(scope="session")
 def base_url():
     if not site_pages():
         pytest.fail(f"no built site in {HTML}: run `make book` first")
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    with serve(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -83,18 +94,6 @@ def browser():
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="session")
-def anchors_of():
-    """Element ids of a page of the built site (read from disk), cached."""
-
-    @functools.cache
-    def ids(page: str) -> frozenset[str]:
-        text = (HTML / page).read_text(encoding="utf-8")
-        return frozenset(re.findall(r'\sid="([^"]+)"', text))
-
-    return ids
 
 
 class PageProblems(list):
@@ -136,14 +135,15 @@ async () => {
   }
   const wait = (ms) => new Promise((r) => setTimeout(r, ms));
   const mermaid = () => [...document.querySelectorAll('.mermaid')];
-  for (let i = 0; i < 100 && mermaid().some((m) => !m.querySelector('svg')); i++) await wait(100);
+  for (let i = 0; i < 50 && mermaid().some((m) => !m.querySelector('svg')); i++) await wait(100);
   const widgetScripts = () =>
     [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
-  for (let i = 0; i < 100 && widgetScripts().some(
+  for (let i = 0; i < 50 && widgetScripts().some(
         (s) => !s.parentElement.querySelector('.jupyter-widgets')); i++) await wait(100);
   const skip = 'script, style, pre, code, mjx-container, .mermaid, textarea, .highlight';
   const texts = [];
-  const walker = document.createTreeWalker(document.querySelector('main') || document.body,
+  const walker = document.createTreeWalker(
+      document.querySelector('main') || document.body || document.documentElement,
                                            NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode;
@@ -171,7 +171,25 @@ async () => {
 _RAW_TEX = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\\(frac|mathbf|sum|int|alpha|sigma)\b")
 
 
-def broken_links(page: str, links: list[str], anchors_of) -> list[str]:
+def inspect(tab, tries: int = 3) -> dict:
+    """Run the in-page inspection; a page that reloads itself meanwhile is inspected again."""
+    for attempt in range(tries):
+        try:
+            return tab.evaluate(_INSPECT)
+        except Exception as err:  # playwright's Error: the page navigated during evaluate
+            if "context was destroyed" not in str(err) or attempt == tries - 1:
+                raise
+            tab.wait_for_load_state("load")
+    raise AssertionError("unreachable")
+
+
+@functools.cache
+def anchors_of(path: Path) -> frozenset[str]:
+    """Element ids of an HTML file (read from disk)."""
+    return frozenset(re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8")))
+
+
+def broken_links(page: str, links: list[str], root: Path = HTML) -> list[str]:
     """Internal links of ``page`` whose target file or anchor does not exist in the site."""
     broken = []
     base = "http://site/" + page
@@ -183,21 +201,22 @@ def broken_links(page: str, links: list[str], anchors_of) -> list[str]:
         target = unquote(parsed.path.lstrip("/")) or "index.html"
         if target.endswith("/"):
             target += "index.html"
-        path = HTML / target
+        path = root / target
         if not path.is_file():
             broken.append(f"{href} (no file {target})")
-        elif fragment and path.suffix == ".html" and unquote(fragment) not in anchors_of(target):
+        elif fragment and path.suffix == ".html" and unquote(fragment) not in anchors_of(path):
             broken.append(f"{href} (no anchor #{fragment} in {target})")
     return broken
 
 
-@pytest.mark.parametrize("page", site_pages() or ["index.html"])
-def test_page(page: str, base_url: str, browser, anchors_of) -> None:
+def page_problems(browser, base_url: str, page: str, root: Path = HTML, shots: Path | None = SHOTS):
+    """Everything wrong with one page of the site served from ``root`` at ``base_url``."""
     context, tab, problems = open_page(browser, base_url + page)
     try:
-        found = tab.evaluate(_INSPECT)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=str(SHOTS / (page.replace("/", "__") + ".png")), full_page=True)
+        found = inspect(tab)
+        if shots is not None:
+            shots.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=str(shots / (page.replace("/", "__") + ".png")), full_page=True)
     finally:
         context.close()
 
@@ -223,8 +242,14 @@ def test_page(page: str, base_url: str, browser, anchors_of) -> None:
         for img in found["images"]:
             if not img["ok"]:
                 problems.add("image", f"{img['src'][:80]} did not load")
-    for link in broken_links(page, found["links"], anchors_of):
+    for link in broken_links(page, found["links"], root):
         problems.add("broken link", link)
+    return problems
+
+
+@pytest.mark.parametrize("page", site_pages() or ["index.html"])
+def test_page(page: str, base_url: str, browser) -> None:
+    problems = page_problems(browser, base_url, page)
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)
 
 
@@ -248,3 +273,44 @@ def test_every_page_is_checked() -> None:
     files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
     missing = [f for f in files if f + ".html" not in site_pages()]
     assert not missing, f"pages in _toc.yml missing from {HTML}: {missing}"
+
+
+# Pages that are broken on purpose, one fault each: the checks above must catch every one.
+_BROKEN_PAGES = {
+    "cdn.html": (
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>',
+        "request to the internet",
+    ),
+    "error.html": ('<script>throw new Error("boom")</script>', "page error"),
+    "tex.html": ("<main><p>the loss is $$\\frac{1}{n}\\sum_i \\ell_i$$</p></main>", "raw TeX"),
+    "math.html": ('<main><span class="math">\\(x^2\\)</span></main>', "MathJax did not load"),
+    "mermaid.html": ('<main><div class="mermaid">graph LR; a-->b</div></main>', "mermaid"),
+    "anim.html": (
+        '<main><div class="animation"><img src="missing.png">'
+        '<input type="range" max="0"></div></main>',
+        "animation",
+    ),
+    "widget.html": (
+        '<main><div><script type="application/vnd.jupyter.widget-view+json">'
+        '{"model_id": "x"}</script></div></main>',
+        "widget",
+    ),
+    "links.html": (
+        '<main><a href="nope.html">a</a><a href="links.html#nowhere">b</a></main>',
+        "broken link",
+    ),
+}
+
+
+def test_the_checks_catch_broken_pages(browser, tmp_path) -> None:
+    for name, (body, _) in _BROKEN_PAGES.items():
+        (tmp_path / name).write_text(f"<!doctype html><html><body>{body}</body></html>")
+    (tmp_path / "good.html").write_text(
+        '<!doctype html><html><body><main><p id="top">fine</p>'
+        '<a href="good.html#top">here</a></main></body></html>'
+    )
+    with serve(tmp_path) as url:
+        assert page_problems(browser, url, "good.html", root=tmp_path, shots=None) == []
+        for name, (_, expected) in _BROKEN_PAGES.items():
+            problems = page_problems(browser, url, name, root=tmp_path, shots=None)
+            assert any(expected in p for p in problems), f"{name}: {problems}"

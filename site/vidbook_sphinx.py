@@ -1,6 +1,6 @@
 """Sphinx extension for the book's website: a "run this chapter" note on every notebook page.
 
-The note sits under the chapter's title and says how to open the notebook in Jupyter from a
+The note sits after the chapter's opening question and says how to open the notebook in Jupyter from a
 clone of the repository, how long it takes in the quick profile (read from the chapter's
 ``vidbook.setup_notebook(expected_minutes=...)`` call), and that the download button above the
 page gives the ``.ipynb``.
@@ -8,28 +8,44 @@ page gives the ``.ipynb``.
 
 from __future__ import annotations
 
+import ast
 import json
-import re
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.builders.html._assets import _JavaScript
 
-_MINUTES = re.compile(r"setup_notebook\([^)]*expected_minutes\s*=\s*([0-9.]+)")
-
 
 def expected_minutes(notebook: Path) -> float | None:
-    """The ``expected_minutes`` a chapter passes to ``vidbook.setup_notebook``, if any."""
+    """The quick-profile minutes a chapter passes to ``vidbook.setup_notebook``, if any.
+
+    ``expected_minutes`` is a number, or a dict by profile (``{"quick": 2, "full": 4}``).
+    """
     try:
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError):
         return None
     for cell in cells:
-        if cell.get("cell_type") == "code":
-            match = _MINUTES.search("".join(cell.get("source", "")))
-            if match:
-                return float(match.group(1))
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell.get("source", "")))
+        except SyntaxError:  # IPython magics
+            continue
+        for node in ast.walk(tree):
+            func = getattr(node, "func", None)
+            name = getattr(func, "attr", None) or getattr(func, "id", None)
+            if not isinstance(node, ast.Call) or name != "setup_notebook":
+                continue
+            for keyword in node.keywords:
+                if keyword.arg == "expected_minutes":
+                    try:
+                        value = ast.literal_eval(keyword.value)
+                    except ValueError:
+                        return None
+                    value = value.get("quick") if isinstance(value, dict) else value
+                    return float(value) if isinstance(value, int | float) else None
     return None
 
 
@@ -61,10 +77,12 @@ def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
     if section is None:
         return
     rel_path = source.relative_to(app.srcdir).as_posix()
-    title_index = next(
-        (i for i, child in enumerate(section.children) if isinstance(child, nodes.title)), -1
+    # After the chapter's opening text (its question), before its first sub-section.
+    index = next(
+        (i for i, child in enumerate(section.children) if isinstance(child, nodes.section)),
+        len(section.children),
     )
-    section.insert(title_index + 1, run_note(rel_path, expected_minutes(source)))
+    section.insert(index, run_note(rel_path, expected_minutes(source)))
 
 
 def dedupe_scripts(app: Sphinx, pagename, templatename, context: dict, doctree) -> None:
@@ -78,7 +96,10 @@ def dedupe_scripts(app: Sphinx, pagename, templatename, context: dict, doctree) 
     seen, unique = set(), []
     for script in scripts:
         attributes = getattr(script, "attributes", {})
-        key = (getattr(script, "filename", str(script)), tuple(sorted(attributes.items())))
+        key = (
+            getattr(script, "filename", None) or "",
+            tuple(sorted(attributes.items())),
+        )  # None == ""
         if key not in seen:
             seen.add(key)
             unique.append(script)

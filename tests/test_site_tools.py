@@ -105,7 +105,10 @@ def test_run_note_reads_the_expected_minutes_of_a_chapter(tmp_path):
     assert vidbook_sphinx.expected_minutes(path) == 2.5
     note = vidbook_sphinx.run_note("book/ch.ipynb", 2.5).astext()
     assert "make lab" in note and "book/ch.ipynb" in note and "2.5 min" in note
-    nb.cells = nb.cells[:1]
+    nb.cells[1].source = 'facts = vidbook.setup_notebook(expected_minutes={"quick": 2, "full": 4})'
+    nbformat.write(nb, path)
+    assert vidbook_sphinx.expected_minutes(path) == 2.0
+    nb.cells[1].source = "%matplotlib inline\nvidbook.setup_notebook(seed=0)"
     nbformat.write(nb, path)
     assert vidbook_sphinx.expected_minutes(path) is None
 
