@@ -28,3 +28,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the largest oracle errors seen (tests/oracle.py) to _build/oracle-errors.json."""
+    import json
+    import sys
+
+    oracle = sys.modules.get("oracle") or sys.modules.get("tests.oracle")
+    if oracle is None or not oracle.LARGEST_ERROR:
+        return
+    out = REPO_ROOT / "_build" / "oracle-errors.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(oracle.LARGEST_ERROR, indent=2, sort_keys=True) + "\n")
