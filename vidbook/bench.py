@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from vidbook import runtime
 from vidbook.data.synth import CLASSES, SynthActions
-from vidbook.models import build
+from vidbook.models import build_for_clips
 
 DEFAULT_MODELS: tuple[str, ...] = ("c3d", "frame_cnn")
 # Render batches take consecutive index ranges of one split this large: never the same clip twice.
@@ -216,7 +216,7 @@ def train_throughput(
         torch.backends.cudnn.benchmark = True
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
-    model = build(model_name, num_classes=len(CLASSES)).to(dev).train()
+    model = build_for_clips(model_name, len(CLASSES), frames, height, width).to(dev).train()
     clips, labels = _random_batch(batch_size, frames, height, width, dev)
     step = _train_step_fn(model, clips, labels, dev)
     for _ in range(warmup):

@@ -162,7 +162,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def train(args: argparse.Namespace) -> dict:
     """Build data, model and trainer from the arguments, fit, print the final metrics."""
     from vidbook.data import ClipLoader, SynthActions
-    from vidbook.models import build
+    from vidbook.models import build_for_clips
     from vidbook.train import Trainer
 
     defaults = PROFILE_DEFAULTS[runtime.profile()]
@@ -177,7 +177,7 @@ def train(args: argparse.Namespace) -> dict:
     )
     train_loader = ClipLoader(train_set, batch_size=args.batch_size, seed=args.seed, device=dev)
     val_loader = ClipLoader(val_set, batch_size=max(args.batch_size, 64), shuffle=False, device=dev)
-    model = build(args.model, num_classes=train_set.num_classes)
+    model = build_for_clips(args.model, train_set.num_classes, **world)
     checkpoint_dir = Path(args.checkpoint_dir or f"runs/{args.model}-{args.data}")
     trainer = Trainer(
         model,

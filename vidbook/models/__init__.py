@@ -1,6 +1,6 @@
 """Video models, by name: ``vidbook.models.build(name, num_classes=...)``."""
 
-from vidbook.models import c3d, frame_cnn  # noqa: F401  (registers the models)
-from vidbook.models.registry import available, build, register
+from vidbook.models import c3d, cnn_lstm, frame_cnn, timesformer  # noqa: F401  (registers them)
+from vidbook.models.registry import available, build, build_for_clips, register
 
-__all__ = ["available", "build", "register"]
+__all__ = ["available", "build", "build_for_clips", "register"]

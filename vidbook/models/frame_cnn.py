@@ -34,12 +34,11 @@ def conv2d_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     )
 
 
-class FrameCNN(nn.Module):
-    """(B, C, T, H, W) clips -> (B, num_classes) logits, via per-frame features averaged over T."""
+class FrameEncoder(nn.Module):
+    """(B, C, T, H, W) clips -> per-frame feature vectors (B, T, embed_dim), frames independent."""
 
     def __init__(self, cfg: FrameCNNConfig) -> None:
         super().__init__()
-        self.cfg = cfg
         layers, c_in = [], cfg.in_channels
         for width in cfg.widths:
             layers.append(conv2d_block(c_in, width, stride=2))
@@ -53,6 +52,20 @@ class FrameCNN(nn.Module):
             nn.Linear(c_in * cfg.grid**2, cfg.embed_dim),
             nn.ReLU(inplace=True),
         )
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = clips.shape
+        frames = clips.transpose(1, 2).reshape(b * t, c, h, w)  # every frame is an image
+        return self.embed(self.features(frames)).view(b, t, -1)  # (B, T, embed_dim)
+
+
+class FrameCNN(nn.Module):
+    """(B, C, T, H, W) clips -> (B, num_classes) logits, via per-frame features averaged over T."""
+
+    def __init__(self, cfg: FrameCNNConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = FrameEncoder(cfg)
         self.head = nn.Sequential(
             nn.Dropout(cfg.dropout), nn.Linear(cfg.embed_dim, cfg.num_classes)
         )
@@ -60,9 +73,7 @@ class FrameCNN(nn.Module):
     def frame_features(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> per-frame feature vectors (B, T, F)."""
         check_clips(clips, self.cfg.in_channels, "frame_cnn")
-        b, c, t, h, w = clips.shape
-        frames = clips.transpose(1, 2).reshape(b * t, c, h, w)  # every frame is an image
-        return self.embed(self.features(frames)).view(b, t, -1)  # (B, T, embed_dim)
+        return self.encoder(clips)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.head(self.frame_features(clips).mean(dim=1))  # average over time

@@ -1,0 +1,135 @@
+"""timesformer: tubelet tokens and divided space-time attention (Bertasius et al., 2021).
+
+A clip is cut into tubelets (t frames x p x p pixels), each becomes a token. Every block lets a
+token attend first to the tokens at the same place in the other frames (time), then to the other
+tokens of its own frame (space), then passes it through an MLP; all three are pre-norm with a
+residual. Attention runs on ``F.scaled_dot_product_attention`` (fused kernels where available).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidbook.models._checks import check_clips
+from vidbook.models.registry import register
+
+
+@dataclass
+class TimeSformerConfig:
+    num_classes: int = 10
+    in_channels: int = 3
+    frames: int = 16
+    size: int = 32
+    tubelet: tuple[int, int, int] = (2, 4, 4)  # (t, p, p)
+    dim: int = 64
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: int = 2
+    dropout: float = 0.0
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over (B, L, dim) with ``nn.MultiheadAttention``'s parameter
+    names (in_proj_weight (3 dim, dim), in_proj_bias, out_proj), computed with SDPA."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, L, 3 dim)
+        q, k, v = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, L, dim / heads)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class DividedBlock(nn.Module):
+    """Tokens (B, T, N, dim): time attention, then space attention, then an MLP."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int) -> None:
+        super().__init__()
+        self.norm_time, self.attn_time = nn.LayerNorm(dim), SelfAttention(dim, heads)
+        self.norm_space, self.attn_space = nn.LayerNorm(dim), SelfAttention(dim, heads)
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, n, d = x.shape
+        # time: each of the N places is a sequence of T tokens
+        xt = x.transpose(1, 2).reshape(b * n, t, d)
+        xt = xt + self.attn_time(self.norm_time(xt))
+        x = xt.view(b, n, t, d).transpose(1, 2)
+        # space: each of the T frames is a sequence of N tokens
+        xs = x.reshape(b * t, n, d)
+        xs = xs + self.attn_space(self.norm_space(xs))
+        xs = xs + self.mlp(self.norm_mlp(xs))
+        return xs.view(b, t, n, d)
+
+
+class TimeSformer(nn.Module):
+    """(B, C, T, H, W) clips -> (B, num_classes) logits."""
+
+    def __init__(self, cfg: TimeSformerConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        t, p, _ = cfg.tubelet
+        if cfg.frames % t or cfg.size % p:
+            raise ValueError(
+                f"frames ({cfg.frames}) and size ({cfg.size}) must be divisible by the tubelet "
+                f"{cfg.tubelet}"
+            )
+        self.grid = (cfg.frames // t, cfg.size // p, cfg.size // p)
+        self.embed = nn.Conv3d(
+            cfg.in_channels, cfg.dim, kernel_size=cfg.tubelet, stride=cfg.tubelet
+        )
+        self.pos_time = nn.Parameter(torch.zeros(1, self.grid[0], 1, cfg.dim))
+        self.pos_space = nn.Parameter(torch.zeros(1, 1, self.grid[1] * self.grid[2], cfg.dim))
+        nn.init.trunc_normal_(self.pos_time, std=0.02)
+        nn.init.trunc_normal_(self.pos_space, std=0.02)
+        self.blocks = nn.ModuleList(
+            DividedBlock(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)
+        )
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.dim, cfg.num_classes))
+
+    def tokens(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips (B, C, T, H, W) -> tokens with positions (B, T/t, N, dim), N = (H/p)(W/p)."""
+        check_clips(clips, self.cfg.in_channels, "timesformer")
+        expected = (self.cfg.frames, self.cfg.size, self.cfg.size)
+        if tuple(clips.shape[2:]) != expected:
+            raise ValueError(
+                f"timesformer was built for clips (B, {self.cfg.in_channels}, {expected[0]}, "
+                f"{expected[1]}, {expected[2]}), got {tuple(clips.shape)}; build it with "
+                "frames=... and size=... to match"
+            )
+        x = self.embed(clips)  # (B, dim, T', H', W')
+        b, d, t = x.shape[:3]
+        x = x.flatten(3).permute(0, 2, 3, 1)  # (B, T', N, dim)
+        return x + self.pos_time + self.pos_space
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        x = self.tokens(clips)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x.mean(dim=(1, 2))))  # average over all tokens
+
+
+@register("timesformer", sized=True)
+def timesformer(num_classes: int = 10, **cfg) -> TimeSformer:
+    if "tubelet" in cfg:
+        cfg["tubelet"] = tuple(cfg["tubelet"])
+    return TimeSformer(TimeSformerConfig(num_classes=num_classes, **cfg))
