@@ -19,6 +19,7 @@ D directions (2 when bidirectional, else 1).
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -271,7 +272,7 @@ class GRUCell(_Cell):
 # --- Layers: the cell looped over time, layers stacked ----------------------------------------
 
 
-class _Recurrent(nn.Module):
+class _Recurrent(nn.Module, abc.ABC):
     """A stack of L recurrent layers, each run over the whole sequence, in one or two directions.
 
     Layer l, direction d has the parameters weight_ih_l{l}{s} (G*H, I_l), weight_hh_l{l}{s}
@@ -344,11 +345,13 @@ class _Recurrent(nn.Module):
         bias = [getattr(self, f"bias_{m}_{key}") if self.bias else None for m in ("ih", "hh")]
         return getattr(self, f"weight_ih_{key}"), getattr(self, f"weight_hh_{key}"), *bias
 
+    @abc.abstractmethod
     def step(
         self, x: torch.Tensor, state: tuple[torch.Tensor, ...], weights: tuple
     ) -> tuple[torch.Tensor, ...]:
-        """One time step: x (B, I_l) and the state ((B, H),) or ((B, H), (B, H)) -> the new state."""
-        raise NotImplementedError
+        """One time step: x (B, I_l) and the state ((B, H),) or ((B, H), (B, H)) -> the new state.
+
+        Each layer type (RNN, LSTM, GRU) defines it with its own cell equations."""
 
     def _check_input(self, x: object) -> None:
         name, size = type(self).__name__, self.input_size
