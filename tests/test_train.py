@@ -92,7 +92,9 @@ def test_warmup_constant_values():
 def test_schedule_helpers_and_invalid_values():
     assert get_schedule("cosine") is warmup_cosine
     assert get_schedule("constant") is warmup_constant
-    with pytest.raises(ValueError, match=r"'linear'.*\['constant', 'cosine'\]"):
+    with pytest.raises(
+        ValueError, match=r"'linear'.*\['constant', 'cosine', 'one_cycle', 'step'\]"
+    ):
         get_schedule("linear")
     assert warmup_steps(100, 0.1) == 10
     assert warmup_steps(12, 0.1) == 1
@@ -259,7 +261,10 @@ def test_nan_loss_with_sparse_checks_reports_the_first_bad_step():
 @pytest.mark.parametrize(
     ("overrides", "pattern"),
     [
-        ({"schedule": "linear"}, r"schedule = 'linear'.*\['constant', 'cosine'\]"),
+        (
+            {"schedule": "linear"},
+            r"schedule = 'linear'.*\['constant', 'cosine', 'one_cycle', 'step'\]",
+        ),
         ({"lr": -0.1}, r"lr = -0\.1 .*> 0"),
         ({"lr": float("nan")}, r"lr = nan"),
         ({"epochs": 0}, r"epochs = 0 .*>= 1"),

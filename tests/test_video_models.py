@@ -30,6 +30,7 @@ def scratch_timesformer(model, clips: torch.Tensor) -> torch.Tensor:
     embed = TubeletEmbedding(cfg.in_channels, cfg.dim, cfg.tubelet).to(clips.dtype)
     embed.load_state_dict(model.embed.state_dict())
     t, n = model.grid[0], model.grid[1] * model.grid[2]
+    clips = (clips - model.input_mean.to(clips.dtype)) / model.input_std.to(clips.dtype)
     x = embed(clips).view(len(clips), t, n, cfg.dim) + model.pos_time + model.pos_space
     x = x.reshape(len(clips), t * n, cfg.dim)
     for block in model.blocks:

@@ -24,12 +24,17 @@ class TimeSformerConfig:
     in_channels: int = 3
     frames: int = 16
     size: int = 32
-    tubelet: tuple[int, int, int] = (2, 4, 4)  # (t, p, p)
+    tubelet: tuple[int, int, int] = (2, 8, 8)  # (t, p, p)
     dim: int = 64
-    depth: int = 4
+    depth: int = 3
     heads: int = 4
     mlp_ratio: int = 2
     dropout: float = 0.0
+    # Per-channel pixel mean and std that the input is standardised with (SynthActions' values;
+    # for real video use the statistics of the pre-training data). Unlike the CNNs, which have
+    # batch norm, a transformer trained from scratch barely learns from unstandardised pixels.
+    input_mean: tuple[float, ...] = (0.317, 0.315, 0.310)
+    input_std: tuple[float, ...] = (0.160, 0.150, 0.154)
 
 
 class SelfAttention(nn.Module):
@@ -92,7 +97,15 @@ class TimeSformer(nn.Module):
                 f"frames ({cfg.frames}) and size ({cfg.size}) must be divisible by the tubelet "
                 f"{cfg.tubelet}"
             )
+        if len(cfg.input_mean) != cfg.in_channels or len(cfg.input_std) != cfg.in_channels:
+            raise ValueError(
+                f"input_mean and input_std need one value per channel ({cfg.in_channels}), got "
+                f"{cfg.input_mean} and {cfg.input_std}"
+            )
         self.grid = (cfg.frames // t, cfg.size // p, cfg.size // p)
+        shape = (1, cfg.in_channels, 1, 1, 1)
+        self.register_buffer("input_mean", torch.tensor(cfg.input_mean).view(shape), False)
+        self.register_buffer("input_std", torch.tensor(cfg.input_std).view(shape), False)
         self.embed = nn.Conv3d(
             cfg.in_channels, cfg.dim, kernel_size=cfg.tubelet, stride=cfg.tubelet
         )
@@ -116,7 +129,7 @@ class TimeSformer(nn.Module):
                 f"{expected[1]}, {expected[2]}), got {tuple(clips.shape)}; build it with "
                 "frames=... and size=... to match"
             )
-        x = self.embed(clips)  # (B, dim, T', H', W')
+        x = self.embed((clips - self.input_mean) / self.input_std)  # (B, dim, T', H', W')
         b, d, t = x.shape[:3]
         x = x.flatten(3).permute(0, 2, 3, 1)  # (B, T', N, dim)
         return x + self.pos_time + self.pos_space
@@ -130,6 +143,7 @@ class TimeSformer(nn.Module):
 
 @register("timesformer", sized=True)
 def timesformer(num_classes: int = 10, **cfg) -> TimeSformer:
-    if "tubelet" in cfg:
-        cfg["tubelet"] = tuple(cfg["tubelet"])
+    for key in ("tubelet", "input_mean", "input_std"):
+        if key in cfg:
+            cfg[key] = tuple(cfg[key])
     return TimeSformer(TimeSformerConfig(num_classes=num_classes, **cfg))

@@ -49,7 +49,48 @@ def warmup_constant(step: int, total: int, warmup: int) -> float:
     return 1.0
 
 
-SCHEDULES: dict[str, Schedule] = {"cosine": warmup_cosine, "constant": warmup_constant}
+def warmup_step(step: int, total: int, warmup: int, gamma: float = 0.1) -> float:
+    """Linear warm-up, then step decay: the factor drops to ``gamma`` at half of the steps after
+    warm-up and to ``gamma**2`` at three quarters (the classic ResNet / C3D recipe, scaled to
+    ``total``). ``warmup_step(60, 100, 0) == 0.1``, ``(80, 100, 0) == 0.01``.
+    """
+    _check_args(step, total, warmup)
+    if step < warmup:
+        return step / warmup
+    progress = (step - warmup) / (total - warmup) if total > warmup else 1.0
+    return gamma ** sum(progress >= milestone for milestone in (0.5, 0.75))
+
+
+def _cos_between(start: float, end: float, fraction: float) -> float:
+    return end + (start - end) / 2.0 * (math.cos(math.pi * fraction) + 1)
+
+
+def one_cycle(
+    step: int, total: int, warmup: int, div_factor: float = 25.0, final_div_factor: float = 1e4
+) -> float:
+    """The one-cycle policy (Smith and Topin, 2019) as ``torch.optim.lr_scheduler.OneCycleLR``
+    computes it: a cosine rise from ``1 / div_factor`` to 1 over the first ``warmup`` steps
+    (``pct_start * total``), then a cosine fall to ``1 / (div_factor * final_div_factor)`` at
+    the last step. With ``warmup == 0`` the rise takes 30 % of the steps, torch's default.
+    """
+    _check_args(step, total, warmup)
+    if total < 2:
+        raise ValueError(f"one_cycle needs total >= 2 steps, got {total}")
+    start, low = 1.0 / div_factor, 1.0 / (div_factor * final_div_factor)
+    peak = (warmup or math.floor(0.3 * total)) - 1  # the step at which the factor is 1
+    peak = min(max(peak, 0), total - 2)
+    step = min(step, total - 1)
+    if step <= peak:
+        return _cos_between(start, 1.0, step / peak) if peak > 0 else 1.0
+    return _cos_between(1.0, low, (step - peak) / (total - 1 - peak))
+
+
+SCHEDULES: dict[str, Schedule] = {
+    "cosine": warmup_cosine,
+    "constant": warmup_constant,
+    "step": warmup_step,
+    "one_cycle": one_cycle,
+}
 
 
 def get_schedule(name: str) -> Schedule:
