@@ -271,7 +271,7 @@ def test_nan_loss_with_sparse_checks_reports_the_first_bad_step():
         ({"epochs": 2.0}, r"epochs = 2\.0 .*int"),
         ({"warmup_frac": 1.0}, r"warmup_frac = 1\.0 .*\[0, 1\)"),
         ({"grad_clip": -1}, r"grad_clip = -1"),
-        ({"amp": "fp16"}, r"amp = 'fp16' .*'bf16'"),
+        ({"amp": "fp8"}, r"amp = 'fp8' .*'fp16'"),
         ({"progress": "yes"}, r"progress = 'yes'"),
         ({"check_every": 0}, r"check_every = 0"),
         ({"time_limit_s": 0}, r"time_limit_s = 0"),

@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--weight-decay", type=float, default=0.05)
+    train.add_argument("--schedule", default="cosine", help="cosine, constant, step, one_cycle")
+    train.add_argument(
+        "--accumulate", type=int, default=1, help="batches per optimizer step (default: 1)"
+    )
+    train.add_argument(
+        "--amp", default="auto", help="auto (bf16 on CUDA), bf16, fp16 (with a grad scaler), off"
+    )
     train.add_argument("--frames", type=int, help="frames per clip (default: by profile)")
     train.add_argument("--height", type=int, help="frame height (default: by profile)")
     train.add_argument("--width", type=int, help="frame width (default: by profile)")
@@ -138,6 +145,7 @@ _INT_MINIMUMS = {
     "seed": 0,
     "steps": 1,
     "threads": 1,
+    "accumulate": 1,
 }
 _POSITIVE = ("lr", "time_limit", "seconds")
 _NON_NEGATIVE = ("weight_decay",)
@@ -161,13 +169,25 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def train(args: argparse.Namespace) -> dict:
     """Build data, model and trainer from the arguments, fit, print the final metrics."""
+    from vidbook import distributed
+
+    defaults = PROFILE_DEFAULTS[runtime.profile()]
+    size = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
+    # Under torchrun: join the process group; each process gets its GPU (or the CPU).
+    dev = distributed.init_distributed(args.device) or runtime.device()
+    try:
+        return _fit(args, size, dev)
+    finally:
+        distributed.cleanup()
+
+
+def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
+    """The body of ``train``: data, model, Trainer.fit and the final table (rank 0 prints)."""
+    from vidbook import distributed
     from vidbook.data import ClipLoader, SynthActions
     from vidbook.models import build_for_clips
     from vidbook.train import Trainer
 
-    defaults = PROFILE_DEFAULTS[runtime.profile()]
-    size = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
-    dev = torch.device(args.device) if args.device else runtime.device()
     world = {k: size[k] for k in ("frames", "height", "width")}
     train_set = SynthActions(
         "train", size=size["train_size"], difficulty=args.difficulty, seed=args.seed, **world
@@ -185,6 +205,9 @@ def train(args: argparse.Namespace) -> dict:
         epochs=args.epochs,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        accumulate=args.accumulate,
+        amp=args.amp,
         seed=args.seed,
         checkpoint_dir=str(checkpoint_dir),
         resume=args.resume,
@@ -206,11 +229,13 @@ def train(args: argparse.Namespace) -> dict:
         "val accuracy": f"{last['val_acc']:.3f}",
         "train seconds": f"{sum(r['seconds'] for r in history):.1f}",
         "clips/s": f"{last['clips_per_s']:.0f}",
+        "processes": trainer.world_size,
         "checkpoint": str(checkpoint_dir / "last.pt"),
     }
-    _print_table(result, "final metrics")
-    if args.json:
-        print(json.dumps(history, indent=1))
+    if distributed.is_main_process():
+        _print_table(result, "final metrics")
+        if args.json:
+            print(json.dumps(history, indent=1))
     return result
 
 

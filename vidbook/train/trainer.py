@@ -1,8 +1,9 @@
 """A small, reproducible training loop for video classifiers.
 
 The :class:`Trainer` trains a model that maps clips ``(B, C, T, H, W)`` to logits ``(B, K)`` with
-AdamW, a warm-up + cosine (or constant) schedule, bf16 autocast on CUDA, gradient clipping, a
-non-finite-loss guard and atomic per-epoch checkpoints that resume bit-exactly on the CPU.
+AdamW, a learning-rate schedule by name, bf16 autocast on CUDA (or fp16 with a gradient scaler),
+gradient clipping and accumulation, a non-finite-loss guard, atomic per-epoch checkpoints that
+resume bit-exactly on the CPU, and DistributedDataParallel when started by ``torchrun``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbook.distributed import all_reduce_sum, barrier, is_main_process, rank_and_world
 from vidbook.runtime import device as default_device
 from vidbook.runtime import seed_everything
 from vidbook.train.checkpoint import (
@@ -33,7 +35,7 @@ from vidbook.train.checkpoint import (
 )
 from vidbook.train.schedule import SCHEDULES, make_lambda, warmup_steps
 
-AMP_MODES = ("auto", "bf16", "off")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
 LAST, BEST = "last.pt", "best.pt"
 # Config fields that change the trained weights: a resumed run must use the stored values.
 RESULT_FIELDS = (
@@ -43,6 +45,7 @@ RESULT_FIELDS = (
     "warmup_frac",
     "schedule",
     "grad_clip",
+    "accumulate",
     "label_smoothing",
     "amp",
     "seed",
@@ -80,6 +83,10 @@ class TrainConfig:
     is how often (in steps) the non-finite-loss flag is read on the host; with 1 a bad loss is
     caught before the update. ``time_limit_s`` stops training after the epoch in which the
     wall-clock budget ran out. ``grad_clip`` None or 0 disables clipping (0 is stored as None).
+    ``accumulate``: batches whose gradients are summed (each loss divided by their number)
+    before one optimizer step — a batch ``accumulate`` times larger in the memory of one.
+    ``amp``: ``"auto"`` (bf16 autocast on CUDA, off elsewhere), ``"bf16"``, ``"fp16"`` (autocast
+    with a dynamic gradient scaler, for GPUs without bf16) or ``"off"``.
     """
 
     epochs: int = 3
@@ -88,6 +95,7 @@ class TrainConfig:
     warmup_frac: float = 0.1
     schedule: str = "cosine"
     grad_clip: float | None = 1.0
+    accumulate: int = 1
     label_smoothing: float = 0.0
     amp: str = "auto"
     seed: int = 0
@@ -110,6 +118,8 @@ class TrainConfig:
             raise _bad("seed", self.seed, "an int >= 0")
         if not _is_int(self.check_every) or self.check_every < 1:
             raise _bad("check_every", self.check_every, "an int >= 1 (steps between checks)")
+        if not _is_int(self.accumulate) or self.accumulate < 1:
+            raise _bad("accumulate", self.accumulate, "an int >= 1 (batches per optimizer step)")
 
     def _check_rates(self) -> None:
         if not _is_real(self.lr) or self.lr <= 0:
@@ -181,6 +191,8 @@ def _in_jupyter() -> bool:
 
 
 def _progress_on(setting: str | bool) -> bool:
+    if not is_main_process():  # under torchrun only rank 0 shows progress
+        return False
     if setting == "auto":
         isatty = getattr(sys.stderr, "isatty", None)
         return bool(isatty and isatty()) or _in_jupyter()
@@ -247,12 +259,18 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 class Trainer:
     """Train and evaluate ``model`` (clips ``(B, C, T, H, W)`` -> logits ``(B, K)``).
 
-    ``Trainer(model, config, device, **overrides)``: ``overrides`` replace fields of ``config``
-    (e.g. ``Trainer(model, epochs=5, lr=3e-4)``). ``device`` defaults to
+    ``Trainer(model, config, device, optimizer, **overrides)``: ``overrides`` replace fields of
+    ``config`` (e.g. ``Trainer(model, epochs=5, lr=3e-4)``). ``optimizer`` (default AdamW) is a
+    function that gets the parameter groups — each with ``params``, ``weight_decay`` and
+    ``lr = config.lr`` — and returns the optimizer, e.g.
+    ``optimizer=lambda groups: torch.optim.SGD(groups, momentum=0.9)``. ``device`` defaults to
     ``vidbook.runtime.device()``; the model is moved there.
 
     Attributes: ``model``, ``config``, ``device``, ``optimizer`` (AdamW, no weight decay on
-    parameters with ndim <= 1), ``scheduler`` (LambdaLR, built by the first ``fit``),
+    parameters with ndim <= 1), ``scheduler`` (LambdaLR, built by the first ``fit``), ``scaler``
+    (the fp16 gradient scaler, disabled otherwise), ``rank`` and ``world_size`` (under torchrun
+    the model trains as DistributedDataParallel; metrics are summed over the processes and only
+    rank 0 shows progress and writes checkpoints),
     ``history`` (list of per-epoch dicts), ``epoch`` (epochs done), ``global_step`` (optimizer
     steps done), ``best_val_acc`` and ``last_checkpoint`` (path of the latest ``last.pt``).
     ``fit`` raises NonFiniteLossError on a nan/inf loss, CheckpointError on an unreadable
@@ -264,6 +282,7 @@ class Trainer:
         model: nn.Module,
         config: TrainConfig | None = None,
         device: torch.device | str | None = None,
+        optimizer: Callable[[list[dict]], torch.optim.Optimizer] | None = None,
         **overrides: Any,
     ) -> None:
         self.config = _make_config(config, overrides)
@@ -272,9 +291,26 @@ class Trainer:
         cuda = self.device.type == "cuda"
         if cuda:
             torch.backends.cudnn.benchmark = True
-        self.optimizer = torch.optim.AdamW(
-            _param_groups(self.model, self.config.weight_decay), lr=self.config.lr, fused=cuda
-        )
+        self.rank, self.world_size = rank_and_world()
+        # The module that training runs through: the model itself, or its DDP wrapper, whose
+        # backward all-reduces (averages) the gradients of the processes.
+        self.train_module: nn.Module = self.model
+        if self.world_size > 1:
+            ids = [self.device.index] if cuda else None
+            self.train_module = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.config.amp == "fp16")
+        groups = _param_groups(self.model, self.config.weight_decay)
+        if optimizer is None:
+            self.optimizer = torch.optim.AdamW(groups, lr=self.config.lr, fused=cuda)
+        else:
+            for group in groups:
+                group["lr"] = self.config.lr
+            self.optimizer = optimizer(groups)
+            if not isinstance(self.optimizer, torch.optim.Optimizer):
+                raise ValueError(
+                    "optimizer must be a function from parameter groups to a "
+                    f"torch.optim.Optimizer, it returned {type(self.optimizer).__name__}"
+                )
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
         self.steps_per_epoch: int | None = None
         self.history: list[dict] = []
@@ -341,6 +377,10 @@ class Trainer:
                 n += label.shape[0]
         if confusion is None or n == 0:
             raise ValueError("evaluate: the data yielded no batches")
+        if self.world_size > 1:  # every process evaluated its shard: add them up
+            all_reduce_sum(confusion)
+            loss_sum = all_reduce_sum(loss_sum.double()).to(self._acc_dtype)
+            correct, n = confusion.view(k, k).trace(), int(confusion.sum().item())
         return {
             "loss": float(loss_sum.item()) / n,
             "acc": int(correct.item()) / n,
@@ -369,16 +409,20 @@ class Trainer:
         return clip, label
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast per ``config.amp`` (``"auto"``: on CUDA only), else a no-op."""
+        """Autocast per ``config.amp`` (``"auto"``: bf16 on CUDA only), else a no-op."""
         amp = self.config.amp
+        if amp == "fp16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.float16)
         if amp == "bf16" or (amp == "auto" and self.device.type == "cuda"):
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _logits(self, clip: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    def _logits(
+        self, clip: torch.Tensor, label: torch.Tensor, module: nn.Module | None = None
+    ) -> torch.Tensor:
         """Model output as float32 logits ``(B, K)``, checked against the labels ``(B,)``."""
         with self._autocast():
-            logits = self.model(clip)
+            logits = (module or self.model)(clip)
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
             raise ValueError(
                 "the model must return logits of shape (B, K), got "
@@ -395,25 +439,44 @@ class Trainer:
         clip, label = self._to_device(batch)
         return self._logits(clip, label), label
 
-    def _train_step(self, clip: torch.Tensor, label: torch.Tensor, sums: dict) -> None:
-        """One optimizer step; loss and correct counts are added to ``sums`` on the device."""
-        logits = self._logits(clip, label)
+    def _train_step(
+        self, clip: torch.Tensor, label: torch.Tensor, sums: dict, group: tuple[int, int]
+    ) -> None:
+        """Forward and backward of one batch, the ``group[0]``-th (from 0) of ``group[1]`` whose
+        gradients make one optimizer step (taken after the last); loss and correct counts are
+        added to ``sums`` on the device."""
+        position, size = group
+        logits = self._logits(clip, label, self.train_module)
         loss = F.cross_entropy(logits, label, label_smoothing=self.config.label_smoothing)
         loss_value = loss.detach()
         self._flag_nonfinite(loss_value)
         if self.config.check_every == 1:
             self._check_guard()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.grad_clip:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.global_step += 1
+        if position == 0:
+            self.optimizer.zero_grad(set_to_none=True)
+        last = position == size - 1
+        sync = contextlib.nullcontext()
+        if not last and isinstance(self.train_module, nn.parallel.DistributedDataParallel):
+            sync = self.train_module.no_sync()  # all-reduce only with the last batch's backward
+        with sync:
+            self.scaler.scale(loss / size).backward()
+        if last:
+            self._optimizer_step()
         sums["loss"] += loss_value.to(self._acc_dtype) * label.shape[0]
         sums["correct"] += (logits.detach().argmax(dim=1) == label).sum()
         if self.config.check_every > 1 and self.global_step % self.config.check_every == 0:
             self._check_guard()
+
+    def _optimizer_step(self) -> None:
+        """Clip (unscaled) gradients, step the optimizer (skipped by the fp16 scaler when a
+        gradient overflowed), then the schedule."""
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.global_step += 1
 
     # ----- non-finite guard -------------------------------------------------------------------
 
@@ -479,7 +542,8 @@ class Trainer:
                     f"{self.steps_per_epoch}; make a new Trainer for different data"
                 )
             return
-        total = cfg.epochs * per_epoch if per_epoch is not None else 1
+        steps = -(-per_epoch // cfg.accumulate) if per_epoch is not None else None
+        total = cfg.epochs * steps if steps is not None else 1
         self.steps_per_epoch = per_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, make_lambda(cfg.schedule, total, warmup_steps(total, cfg.warmup_frac))
@@ -509,17 +573,25 @@ class Trainer:
         show = _progress_on(self.config.progress)
         batches = self._progress_bar(train_data) if show else train_data
         n, shown_at, start = 0, time.perf_counter(), time.perf_counter()
-        for batch in batches:
+        accumulate, per_epoch = self.config.accumulate, self.steps_per_epoch
+        for i, batch in enumerate(batches):
             clip, label = self._to_device(batch)
-            self._train_step(clip, label, sums)
+            first = i - i % accumulate  # the first batch of this optimizer step's group
+            size = min(accumulate, per_epoch - first) if per_epoch is not None else accumulate
+            self._train_step(clip, label, sums, (i - first, size))
             n += label.shape[0]
             if show and time.perf_counter() - shown_at > 0.5:
                 batches.set_postfix(loss=sums["loss"].item() / n, acc=sums["correct"].item() / n)
                 shown_at = time.perf_counter()
         if n == 0:
             raise ValueError(f"train_data yielded no batches in epoch {self.epoch + 1}")
+        if per_epoch is None and n and (i + 1) % accumulate:
+            self._optimizer_step()  # an unfinished group at the end of an epoch of unknown length
         self._check_guard()
-        train_loss, train_acc = float(sums["loss"].item()) / n, int(sums["correct"].item()) / n
+        totals = torch.stack([sums["loss"], sums["correct"].to(sums["loss"].dtype)])
+        totals = torch.cat([totals, torch.tensor([n], dtype=totals.dtype, device=totals.device)])
+        loss_sum, correct, n = all_reduce_sum(totals).tolist()  # over all processes
+        train_loss, train_acc = loss_sum / n, correct / n
         seconds = time.perf_counter() - start
         if show:
             batches.set_postfix(loss=train_loss, acc=train_acc)
@@ -593,10 +665,12 @@ class Trainer:
         last = self._checkpoint_path(LAST)
         if last is None:
             return
-        state = self._state()
-        if improved:
-            save_checkpoint(last.with_name(BEST), **state)
-        save_checkpoint(last, **state)
+        if is_main_process():  # the processes hold the same weights: one writes them
+            state = self._state()
+            if improved:
+                save_checkpoint(last.with_name(BEST), **state)
+            save_checkpoint(last, **state)
+        barrier()
         self.last_checkpoint = str(last)
 
     def _maybe_resume(self) -> bool:
