@@ -466,7 +466,9 @@ class SynthActions(Dataset):
     @staticmethod
     def caption_for(label: int, shape: int, colour: int) -> str:
         """A one-sentence description, e.g. ``"a red triangle moves left"``."""
-        return f"a {tuple(COLOURS)[colour]} {SHAPES[shape]} {VERBS[CLASSES[label]]}"
+        name = tuple(COLOURS)[colour]
+        article = "an" if name[0] in "aeiou" else "a"
+        return f"{article} {name} {SHAPES[shape]} {VERBS[CLASSES[label]]}"
 
     # -- items ----------------------------------------------------------------------------------
     def __len__(self) -> int:
