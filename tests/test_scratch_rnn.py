@@ -291,3 +291,12 @@ def test_bad_input(build, call, message):
     with pytest.raises(ValueError, match=message):
         module = build()
         call(module)
+
+
+def test_rnn_step_refuses_an_unknown_nonlinearity():
+    from vidbook.scratch.rnn import rnn_step
+
+    x, h = torch.zeros(1, 3), torch.zeros(1, 2)
+    w_ih, w_hh = torch.zeros(2, 3), torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="'tanh' or 'relu', got 'sigmoid'"):
+        rnn_step(x, h, w_ih, w_hh, None, None, nonlinearity="sigmoid")

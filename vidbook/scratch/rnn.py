@@ -54,6 +54,8 @@ def rnn_step(
     x (B, I), h (B, H) -> h' (B, H); weight_ih (H, I), weight_hh (H, H), biases (H,).
     """
     pre = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)  # (B, H)
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
