@@ -8,6 +8,7 @@ from oracle import assert_close
 
 from vidbook.models import build, build_for_clips
 from vidbook.scratch import activations as act
+from vidbook.scratch.attention import MultiHeadAttention
 from vidbook.scratch.conv import conv2d
 from vidbook.scratch.pool import avg_pool2d
 from vidbook.scratch.rnn import LSTM
@@ -42,8 +43,11 @@ def scratch_timesformer(model, clips: torch.Tensor) -> torch.Tensor:
         x = divided(x, t, n)
         hidden = act.gelu(_linear(_layer_norm(x, block.norm_mlp), block.mlp[0]))
         x = x + _linear(hidden, block.mlp[2])
-    pooled = _layer_norm(x.mean(dim=1), model.norm)
-    return _linear(pooled, model.head[1])
+    pool = MultiHeadAttention(cfg.dim, cfg.heads).to(clips.dtype)
+    pool.load_state_dict({k: v for k, v in model.pool.state_dict().items() if k != "query"})
+    x = _layer_norm(x, model.norm)
+    pooled, _ = pool(model.pool.query.expand(len(x), -1, -1), x, x)  # (B, 1, dim)
+    return _linear(pooled[:, 0], model.head[1])
 
 
 def scratch_cnn_lstm(model, clips: torch.Tensor) -> torch.Tensor:

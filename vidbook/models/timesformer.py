@@ -3,7 +3,9 @@
 A clip is cut into tubelets (t frames x p x p pixels), each becomes a token. Every block lets a
 token attend first to the tokens at the same place in the other frames (time), then to the other
 tokens of its own frame (space), then passes it through an MLP; all three are pre-norm with a
-residual. Attention runs on ``F.scaled_dot_product_attention`` (fused kernels where available).
+residual. A learned query then attends over all tokens to read the clip out (the role of
+TimeSformer's class token), and a linear layer gives the logits. Attention runs on
+``F.scaled_dot_product_attention`` (fused kernels where available).
 """
 
 from __future__ import annotations
@@ -58,6 +60,37 @@ class SelfAttention(nn.Module):
         q, k, v = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, L, dim / heads)
         return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class AttentionPool(nn.Module):
+    """A learned query attends over the tokens (B, L, dim) -> (B, dim): a weighted average whose
+    weights the model chooses, instead of the plain mean, which drowns a small actor in the
+    background tokens. Parameters are named as in ``nn.MultiheadAttention``."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Parameter(torch.zeros(1, 1, dim))
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.trunc_normal_(self.query, std=0.02)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        w_q, w_kv = self.in_proj_weight.split([d, 2 * d])
+        b_q, b_kv = self.in_proj_bias.split([d, 2 * d])
+        q = F.linear(self.query, w_q, b_q).view(1, 1, self.heads, d // self.heads)
+        q = q.transpose(1, 2).expand(b, -1, -1, -1)  # (B, heads, 1, dim / heads)
+        k, v = (
+            F.linear(x, w_kv, b_kv)
+            .view(b, n, 2, self.heads, d // self.heads)
+            .permute(2, 0, 3, 1, 4)
+        )
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, 1, dim / heads)
+        return self.out_proj(out.reshape(b, d))
 
 
 class DividedBlock(nn.Module):
@@ -117,6 +150,7 @@ class TimeSformer(nn.Module):
             DividedBlock(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(cfg.dim)
+        self.pool = AttentionPool(cfg.dim, cfg.heads)
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.dim, cfg.num_classes))
 
     def tokens(self, clips: torch.Tensor) -> torch.Tensor:
@@ -138,7 +172,7 @@ class TimeSformer(nn.Module):
         x = self.tokens(clips)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.norm(x.mean(dim=(1, 2))))  # average over all tokens
+        return self.head(self.pool(self.norm(x.flatten(1, 2))))  # (B, num_classes)
 
 
 @register("timesformer", sized=True)
