@@ -164,6 +164,12 @@ def test_explorer_builds_a_widget_or_says_what_is_missing(monkeypatch):
     assert type(ui).__name__ == "VBox"
     with pytest.raises(ValueError, match="lr_range"):
         op.path_explorer(optimizers, lr=10.0)
+    with pytest.raises(ValueError, match="lr_range"):
+        op.path_explorer(optimizers, lr=0.1, lr_range=(1.0, 0.01))
+    with pytest.raises(ValueError, match="steps"):
+        op.path_explorer(optimizers, steps=5)
+    with pytest.raises(ValueError, match="unknown surface"):
+        op.path_explorer(optimizers, surface="himmelblau")
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if it were not installed
     with pytest.raises(ImportError, match="pip install ipywidgets"):
         op.path_explorer(optimizers)

@@ -523,7 +523,7 @@ class SynthActions(Dataset):
         if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
             raise ValueError(f"index must be an int, got {type(index).__name__}")
         one = self.batch([index])
-        return {k: (v[0] if k != "caption" else v[0]) for k, v in one.items()}
+        return {k: v[0] for k, v in one.items()}
 
     def __repr__(self) -> str:
         return (

@@ -47,7 +47,10 @@ def rosenbrock(w: torch.Tensor) -> torch.Tensor:
 
 
 def saddle(w: torch.Tensor) -> torch.Tensor:
-    """A saddle at (0, 0) between minima (0, +-sqrt 2): ``w1^2 - w2^2 + w2^4 / 4``, (..., 2) -> (...)."""
+    """A saddle at (0, 0) between minima (0, +-sqrt 2) of value -1: ``w1^2 - w2^2 + w2^4 / 4``.
+
+    ``w`` (..., 2) -> (...).
+    """
     return w[..., 0] ** 2 - w[..., 1] ** 2 + 0.25 * w[..., 1] ** 4
 
 
@@ -312,9 +315,10 @@ def path_explorer(
     """An ipywidgets UI: a surface menu, a learning-rate slider (log scale) and a steps slider;
     the figure shows every optimizer's path at that learning rate.
 
-    ``optimizers``: ``{name: make(params, lr)}``; ``steps`` starts at the surface's number of
-    steps. Returns an ``ipywidgets.VBox``. Needs
-    ipywidgets (ImportError otherwise); on a static website use :func:`path_gallery`.
+    ``optimizers``: ``{name: make(params, lr)}``; ``surface``: a name from ``SURFACES``;
+    ``steps`` (10 to 1000) starts at the surface's number of steps. Returns an
+    ``ipywidgets.VBox``. Needs ipywidgets (ImportError otherwise); on a static website use
+    :func:`path_gallery`.
     """
     try:
         import ipywidgets as widgets
@@ -327,12 +331,16 @@ def path_explorer(
     from IPython.display import display
 
     _check_optimizers(optimizers)
+    if not isinstance(surface, str):
+        raise ValueError(f"path_explorer takes a surface name from {sorted(SURFACES)}")
     steps = get_surface(surface).steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, int) or not 10 <= steps <= 1000:
         raise ValueError(f"steps must be an int between 10 and 1000, got {steps!r}")
     lo, hi = lr_range
     _check_lr(lo)
     _check_lr(hi)
+    if not lo < hi:
+        raise ValueError(f"lr_range must be (low, high) with low < high, got {lr_range}")
     if not lo <= lr <= hi:
         raise ValueError(f"lr={lr!r} must lie in lr_range={lr_range}")
     choose = widgets.Dropdown(options=sorted(SURFACES), value=surface, description="surface")
