@@ -13,8 +13,8 @@ class ClipLoader:
     """Iterate over a data set in batches rendered with its ``batch`` method.
 
     ``ClipLoader(ds, batch_size=64, shuffle=True, seed=0, device=None, drop_last=False)``.
-    Each batch is ``ds.batch(indices, device=device, captions=False)``: a dict with ``clip`` (B, C, T, H, W),
-    ``label`` (B,) and the rest. The order depends only on ``seed`` and the epoch set with
+    Each batch is ``ds.batch(indices, device=device, captions=False)``: a dict with ``clip``
+    (B, C, T, H, W), ``label`` (B,) and the rest. The order depends only on ``seed`` and the epoch set with
     ``set_epoch`` (like ``DistributedSampler``), so a resumed run sees the same batches.
 
     In a process group of ``world_size`` processes (``torchrun``; by default read from
