@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import platform
 import random
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 import torch
+from torch import nn
 
 PROFILES = ("quick", "full")
 PROFILE_ENV = "VIDBOOK_PROFILE"
@@ -145,3 +147,16 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], binary: bool = F
     except OSError:
         pass
     return path
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """``model.eval()`` and ``torch.no_grad()``; every submodule's mode is restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training

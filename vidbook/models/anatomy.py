@@ -23,8 +23,7 @@ gradient is after ``backward()``, ``preprocess`` turns decoded frames into a mod
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +33,7 @@ from torch import nn
 
 from vidbook.models._checks import check_clips
 from vidbook.models.registry import register
+from vidbook.runtime import eval_mode
 
 HEADS = ("flatten", "average")
 
@@ -143,19 +143,6 @@ def source_cnn(
 # --------------------------------------------------------------------------------------------
 # Looking inside a model
 # --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """``model.eval()`` and ``torch.no_grad()``; every submodule's mode is restored afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
 def _check_model(model: object, what: str) -> None:
     if not isinstance(model, nn.Module):
         raise ValueError(f"{what} expects a torch.nn.Module as model, got {type(model).__name__}")

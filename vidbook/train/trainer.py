@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from torch import nn
 
 from vidbook.distributed import all_reduce_sum, barrier, is_main_process, rank_and_world
 from vidbook.runtime import device as default_device
-from vidbook.runtime import seed_everything
+from vidbook.runtime import eval_mode, seed_everything
 from vidbook.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -229,19 +229,6 @@ def _len_or_none(data: Iterable) -> int | None:
         return None
 
 
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """``model.eval()`` and ``torch.no_grad()``, restoring every submodule's mode afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups: weight decay on matrices/kernels, none on biases and norms (ndim <= 1)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -364,7 +351,7 @@ class Trainer:
         loss_sum = torch.zeros((), dtype=self._acc_dtype, device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         confusion, k, n = None, 0, 0
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             for batch in data:
                 logits, label = self._eval_batch(batch)
                 pred = logits.argmax(dim=1)
@@ -391,7 +378,7 @@ class Trainer:
     def predict(self, data: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
         """All logits ``(N, K)`` (float32) and labels ``(N,)`` (long) of ``data``, on the CPU."""
         logits_all, labels_all = [], []
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             for batch in data:
                 logits, label = self._eval_batch(batch)
                 logits_all.append(logits)
