@@ -80,10 +80,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         run.finished = time.perf_counter()
 
 
+class _NoKernel:
+    """Stands in for the kernel connection while recorded messages are replayed.
+
+    nbclient mimics a browser for the Output widget (``interact`` draws into one): each output
+    it captures is also sent back to the kernel as a widget-state update. The kernel has shut
+    down by the time the messages are replayed, and the state those updates carry is stored in
+    the notebook's widget metadata anyway, so they are dropped here.
+    """
+
+    class _Session:
+        def msg(self, msg_type: str, **fields) -> dict:
+            return {"msg_type": msg_type, **fields}
+
+    class _Channel:
+        def send(self, msg: dict) -> None:
+            pass
+
+    session = _Session()
+    shell_channel = _Channel()
+
+
 def executed_notebook(path: Path, messages: list[dict], msg_ids: dict[int, str]):
     """The notebook at ``path`` with the outputs and widget state its kernel messages give."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, record_timing=False)
+    client.kc = _NoKernel()
     by_parent: dict[str, list[dict]] = {}
     for msg in messages:
         by_parent.setdefault(msg["parent_header"].get("msg_id"), []).append(msg)
@@ -115,7 +137,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if not run.ok:
             print(f"\nnbval_record: {path.name} not cached (a cell failed or was skipped)")
             continue
-        nb = executed_notebook(path, nbfile.__dict__.get("vidbook_messages", []), run.msg_ids)
+        try:
+            nb = executed_notebook(path, nbfile.__dict__.get("vidbook_messages", []), run.msg_ids)
+        except Exception as error:  # the site build then executes this notebook itself
+            print(
+                f"\nnbval_record: {path.name} not cached: replaying its messages failed: {error!r}"
+            )
+            continue
         seconds = run.finished - run.started
         cache.cache_notebook_bundle(
             CacheBundleIn(nb, str(path), data={"execution_seconds": seconds}),

@@ -160,27 +160,7 @@ def test_nbval_runs_are_cached_as_the_site_build_would_find_them(tmp_path):
     path = tmp_path / "page.ipynb"
     nbformat.write(nb, path)
     cache_dir = tmp_path / "cache"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "nbval_record",
-            f"--nbval-record={cache_dir}",
-            "--nbval-lax",
-            "--nbval-current-env",
-            "-p",
-            "no:cacheprovider",
-            str(path),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "site")},
-    )
+    run = _nbval_record(path, cache_dir)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "cached page.ipynb" in run.stdout
     cache = get_cache(str(cache_dir))
@@ -194,17 +174,46 @@ def test_nbval_runs_are_cached_as_the_site_build_would_find_them(tmp_path):
     assert json.loads(json.dumps(cached))  # serialisable as a notebook
 
 
-@pytest.mark.slow
-def test_a_notebook_with_a_failing_cell_is_not_cached(tmp_path):
-    from jupyter_cache import get_cache
-
+def _python_notebook(cells: list[str]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("1 / 0")]
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    return nb
+
+
+@pytest.mark.slow
+def test_output_widgets_are_replayed_into_the_widget_state(tmp_path):
+    """What a cell prints into an Output widget (as ``interact`` does) is kept for the page."""
+    from jupyter_cache import get_cache
+
+    nb = _python_notebook(
+        [
+            "import ipywidgets as widgets\nout = widgets.Output()\ndisplay(out)\n"
+            "with out:\n    print('drawn inside the widget')",
+            "out.clear_output()\nwith out:\n    print('second draw')",
+        ]
+    )
+    path = tmp_path / "widget.ipynb"
+    nbformat.write(nb, path)
+    run = _nbval_record(path, tmp_path / "cache")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "cached widget.ipynb" in run.stdout
+    cache = get_cache(str(tmp_path / "cache"))
+    cached = cache.get_cache_bundle(cache.match_cache_notebook(nb).pk).nb
+    states = cached.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    outputs = [s["state"]["outputs"] for s in states.values() if s["model_name"] == "OutputModel"]
+    assert outputs == [[{"output_type": "stream", "name": "stdout", "text": "second draw\n"}]]
+
+
+@pytest.mark.slow
+def test_a_notebook_with_a_failing_cell_is_not_cached(tmp_path):
+    from jupyter_cache import get_cache
+
+    nb = _python_notebook(["x = 1", "1 / 0"])
     path = tmp_path / "broken.ipynb"
     nbformat.write(nb, path)
     run = _nbval_record(path, tmp_path / "cache")
