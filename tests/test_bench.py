@@ -224,3 +224,26 @@ def test_cli_bench_bad_value_names_the_option(capsys, option, value):
     captured = capsys.readouterr()
     assert captured.err.startswith(f"vidbook bench: error: argument {option}: must be ")
     assert "clips/s" not in captured.out
+
+
+def test_cli_bench_decode_times_a_given_video_and_writes_json(tmp_path, capsys):
+    from vidbook.data import write_video
+
+    video = torch.rand(3, 60, 48, 64, generator=torch.Generator().manual_seed(0))
+    path = write_video(tmp_path / "v.mp4", video, fps=25.0, keyframe_interval=10)
+    out = tmp_path / "decode.json"
+    args = ["bench", "--decode", "--video", str(path), "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"{path}: 60 frames (2.4 s at 25 fps), 64x48 h264, 6 key frames" in printed
+    assert "speed-up of reading a clip over decoding the whole file" in printed
+    data = json.loads(out.read_text())
+    assert data["video"]["num_frames"] == 60 and data["whole"]["frames_per_s"] > 0
+    assert data["clips"]["clip_len"] == 16 and data["speedup"] > 0
+    assert data["provenance"]["command"] == "vidbook " + " ".join(args)
+
+
+def test_cli_bench_decode_of_a_missing_video_is_a_clear_error(tmp_path, capsys):
+    assert main(["bench", "--decode", "--video", str(tmp_path / "none.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vidbook bench: error: ") and "none.mp4" in err

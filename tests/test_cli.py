@@ -1,4 +1,5 @@
-"""Tests of the ``vidbook`` command line: ``info`` and ``train`` (``bench`` is in test_bench.py)."""
+"""Tests of the ``vidbook`` command line: ``info``, ``train`` and ``prepare-demo`` (``bench`` is in
+test_bench.py)."""
 
 from __future__ import annotations
 
@@ -148,11 +149,12 @@ def test_train_unknown_model_lists_the_valid_ones(tmp_path, capsys):
 
 def test_train_unknown_data_lists_the_valid_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--model", "c3d", "--data", "kinetics"])
+        main(["train", "--model", "c3d", "--data", "youtube8m"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "invalid choice: 'kinetics'" in err
-    assert "synth" in err
+    assert "invalid choice: 'youtube8m'" in err
+    for name in ("synth", "ucf101", "hmdb51", "kinetics"):
+        assert name in err
 
 
 @pytest.mark.parametrize(
@@ -184,3 +186,61 @@ def test_train_bad_value_found_by_the_library_returns_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("vidbook train: error: difficulty='bogus' is not valid")
     assert "easy, medium, hard" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# vidbook prepare-demo, and train on real-video layouts
+
+DEMO = ["--classes", "3", "--groups", "3", "--frames", "20", "--height", "32", "--width", "32"]
+
+
+@pytest.fixture(scope="module")
+def ucf_demo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo") / "ucf"
+    assert main(["prepare-demo", "--layout", "ucf101", str(root), *DEMO]) == 0
+    return root
+
+
+def test_prepare_demo_writes_the_official_layout_and_says_how_to_train(ucf_demo, capsys):
+    class_index = (ucf_demo / "ucfTrainTestlist" / "classInd.txt").read_text().split()
+    assert class_index == ["1", "MoveLeft", "2", "MoveRight", "3", "MoveUp"]
+    assert len(list((ucf_demo / "UCF-101").glob("*/*.avi"))) == 3 * 3 * 2
+    # Writing the same layout again replaces the demo; another layout is refused, nothing lost.
+    assert main(["prepare-demo", "--layout", "ucf101", str(ucf_demo), *DEMO]) == 0
+    out = capsys.readouterr().out
+    assert f"--data ucf101 --root {ucf_demo}" in out
+    assert main(["prepare-demo", "--layout", "hmdb51", str(ucf_demo), *DEMO]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vidbook prepare-demo: error: ") and "'ucf101' layout" in err
+    assert len(list((ucf_demo / "UCF-101").glob("*/*.avi"))) == 18
+
+
+def test_train_on_a_ucf101_layout(ucf_demo, tmp_path, capsys):
+    args = ["train", "--model", "c3d", "--data", "ucf101", "--root", str(ucf_demo), "--split", "2"]
+    size = ["--frames", "8", "--height", "32", "--width", "32", "--epochs", "1"]
+    run = ["--progress", "off", "--checkpoint-dir", str(tmp_path / "run")]
+    assert main(args + size + run) == 0
+    rows = table_rows(capsys.readouterr().out, "final metrics")
+    assert rows["data"] == f"ucf101 at {ucf_demo}: 12 train / 6 val videos, 8x32x32"
+    assert (tmp_path / "run" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "argument --root: --data ucf101 reads videos from a folder"),
+        (["--root", "ROOT", "--width", "48"], "real-video clips are square crops, got 32x48"),
+        (["--root", "ROOT", "--split", "4"], "split must be 1, 2 or 3"),
+        (["--root", "MISSING"], "UCF-101 does not exist"),
+    ],
+)
+def test_train_on_real_video_bad_arguments(ucf_demo, tmp_path, capsys, extra, message):
+    extra = [
+        str(ucf_demo) if a == "ROOT" else str(tmp_path / "no") if a == "MISSING" else a
+        for a in extra
+    ]
+    base = ["train", "--model", "c3d", "--data", "ucf101", "--height", "32", "--width", "32"]
+    assert main(base + extra + ["--checkpoint-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vidbook train: error: ") and message in err
+    assert not (tmp_path / "run").exists()

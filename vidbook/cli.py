@@ -1,4 +1,4 @@
-"""The ``vidbook`` command: ``vidbook info``, ``vidbook train`` and ``vidbook bench``."""
+"""The ``vidbook`` command: ``info``, ``train``, ``bench`` and ``prepare-demo``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import torch
 
 from vidbook import runtime
 
-DATA_SETS = ("synth",)
+# "synth" renders SynthActions; the others read real videos in their official layouts (--root).
+DATA_SETS = ("synth", "ucf101", "hmdb51", "kinetics")
+FOLDER_DATA_SETS = DATA_SETS[1:]
 # Clip size and data set sizes per profile: small on a CPU, the published 112x112 on a GPU.
 PROFILE_DEFAULTS = {
     "quick": {"frames": 16, "height": 32, "width": 32, "train_size": 4000, "val_size": 1000},
@@ -68,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model and print its metrics")
     train.add_argument("--model", required=True, choices=available(), help="model name")
     train.add_argument("--data", default="synth", choices=DATA_SETS, help="data set")
+    train.add_argument("--root", help="folder of a real data set (ucf101, hmdb51, kinetics)")
+    train.add_argument("--split", type=int, default=1, help="official split 1, 2 or 3 (UCF/HMDB)")
+    train.add_argument("--stride", type=int, default=2, help="frame stride of real-video clips")
+    train.add_argument("--workers", type=int, default=0, help="decoding processes for real video")
     train.add_argument("--epochs", type=int, default=3)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=3e-3)
@@ -93,7 +99,30 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--progress", choices=("auto", "on", "off"), default="auto")
     train.add_argument("--json", action="store_true", help="print the history as JSON too")
     _add_bench_parser(sub, available())
+    _add_demo_parser(sub)
     return parser
+
+
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
+    from vidbook.data.demo import LAYOUTS
+
+    demo = sub.add_parser(
+        "prepare-demo",
+        help="write a small data set in the official layout of UCF101, HMDB51 or Kinetics",
+        description="Render SynthActions clips and write them as video files with the split files "
+        "of a real data set's official layout, so that the real-data path can be followed "
+        "without downloading anything.",
+    )
+    demo.add_argument("path", help="folder to write (new, empty, or an earlier demo of the layout)")
+    demo.add_argument("--layout", required=True, choices=LAYOUTS)
+    demo.add_argument("--classes", type=int, help="number of classes (default: all ten)")
+    demo.add_argument("--groups", type=int, default=7, help="UCF101-style groups (default: 7)")
+    demo.add_argument("--clips-per-group", type=int, default=2)
+    demo.add_argument("--frames", type=int, default=48, help="frames per video")
+    demo.add_argument("--height", type=int, default=64)
+    demo.add_argument("--width", type=int, default=64)
+    demo.add_argument("--fps", type=float, default=25.0)
+    demo.add_argument("--seed", type=int, default=0)
 
 
 def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> None:
@@ -131,6 +160,14 @@ def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> Non
     bench.add_argument("--steps", type=int, default=10, help="least timed training steps")
     bench.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     bench.add_argument("--out", help="also write the results and their provenance as JSON here")
+    bench.add_argument(
+        "--decode",
+        action="store_true",
+        help="time video decoding instead: the whole file vs 16-frame clips (PyAV)",
+    )
+    bench.add_argument(
+        "--video", help="with --decode: the video to read (default: a 10 s test video)"
+    )
 
 
 # Least values of the integer options, and which float options must be > 0 or >= 0.
@@ -146,8 +183,14 @@ _INT_MINIMUMS = {
     "steps": 1,
     "threads": 1,
     "accumulate": 1,
+    "split": 1,
+    "stride": 1,
+    "workers": 0,
+    "groups": 3,
+    "clips_per_group": 1,
+    "classes": 2,
 }
-_POSITIVE = ("lr", "time_limit", "seconds")
+_POSITIVE = ("lr", "time_limit", "seconds", "fps")
 _NON_NEGATIVE = ("weight_decay",)
 
 
@@ -189,14 +232,23 @@ def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
     from vidbook.train import Trainer
 
     world = {k: size[k] for k in ("frames", "height", "width")}
-    train_set = SynthActions(
-        "train", size=size["train_size"], difficulty=args.difficulty, seed=args.seed, **world
-    )
-    val_set = SynthActions(
-        "val", size=size["val_size"], difficulty=args.difficulty, seed=args.seed, **world
-    )
-    train_loader = ClipLoader(train_set, batch_size=args.batch_size, seed=args.seed, device=dev)
-    val_loader = ClipLoader(val_set, batch_size=max(args.batch_size, 64), shuffle=False, device=dev)
+    if args.data in FOLDER_DATA_SETS:
+        train_set, val_set, train_loader, val_loader = _folder_data(args, world)
+        described = (
+            f"{args.data} at {args.root}: {len(train_set)} train / {len(val_set)} val videos"
+        )
+    else:
+        train_set = SynthActions(
+            "train", size=size["train_size"], difficulty=args.difficulty, seed=args.seed, **world
+        )
+        val_set = SynthActions(
+            "val", size=size["val_size"], difficulty=args.difficulty, seed=args.seed, **world
+        )
+        train_loader = ClipLoader(train_set, batch_size=args.batch_size, seed=args.seed, device=dev)
+        val_loader = ClipLoader(
+            val_set, batch_size=max(args.batch_size, 64), shuffle=False, device=dev
+        )
+        described = f"synth {size['train_size']} train / {size['val_size']} val clips"
     model = build_for_clips(args.model, train_set.num_classes, **world)
     checkpoint_dir = Path(args.checkpoint_dir or f"runs/{args.model}-{args.data}")
     trainer = Trainer(
@@ -219,8 +271,8 @@ def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
     result = {
         "model": args.model,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "data": f"{args.data} {size['train_size']} train / {size['val_size']} val clips, "
-        f"{world['frames']}x{world['height']}x{world['width']}, {args.difficulty}",
+        "data": f"{described}, {world['frames']}x{world['height']}x{world['width']}"
+        + (f", {args.difficulty}" if args.data == "synth" else ""),
         "device": str(dev),
         "epochs": last["epoch"],
         "train loss": f"{last['train_loss']:.4f}",
@@ -237,6 +289,67 @@ def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
         if args.json:
             print(json.dumps(history, indent=1))
     return result
+
+
+def _folder_data(args: argparse.Namespace, world: dict) -> tuple:
+    """Train and validation sets and loaders of a real data set in its official layout."""
+    from vidbook.data import HMDB51, UCF101, Kinetics, video_loader
+
+    if not args.root:
+        raise ValueError(
+            f"argument --root: --data {args.data} reads videos from a folder; give it with --root "
+            f"(vidbook prepare-demo --layout {args.data} PATH writes a small one)"
+        )
+    if world["height"] != world["width"]:
+        raise ValueError(
+            f"arguments --height/--width: real-video clips are square crops, got "
+            f"{world['height']}x{world['width']}"
+        )
+    clip = {
+        "clip_len": world["frames"],
+        "stride": args.stride,
+        "size": world["height"],
+        "seed": args.seed,
+    }
+    if args.data == "kinetics":
+        notes = Path(args.root) / "annotations"
+        train_set = Kinetics(args.root, notes / "train.csv", "train", **clip)
+        val_set = Kinetics(args.root, notes / "validate.csv", "val", **clip)
+    else:
+        layout = {"ucf101": UCF101, "hmdb51": HMDB51}[args.data]
+        train_set = layout(args.root, args.split, train=True, **clip)
+        val_set = layout(args.root, args.split, train=False, **clip)
+    loaders = [
+        video_loader(
+            data, args.batch_size, shuffle=shuffle, num_workers=args.workers, seed=args.seed
+        )
+        for data, shuffle in ((train_set, True), (val_set, False))
+    ]
+    return train_set, val_set, *loaders
+
+
+def prepare_demo(args: argparse.Namespace) -> Path:
+    """Write a demo data set with ``vidbook.data.demo.write_demo`` and say how to train on it."""
+    from vidbook.data.demo import write_demo
+
+    root = write_demo(
+        args.layout,
+        args.path,
+        classes=args.classes,
+        groups=args.groups,
+        clips_per_group=args.clips_per_group,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        fps=args.fps,
+        seed=args.seed,
+        progress=True,
+    )
+    print(f"wrote a {args.layout} demo data set to {root}")
+    print(
+        f"train on it:  vidbook train --model c3d --data {args.layout} --root {shlex.quote(str(root))}"
+    )
+    return root
 
 
 def _print_columns(header: list[str], rows: list[list[str]]) -> None:
@@ -285,6 +398,10 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.decode:
+        return _bench_decode(args, command)
+    if args.video:
+        raise ValueError("argument --video: only used with --decode")
     result = vbench.run(
         models=[] if args.render_only else args.models,
         render=not args.no_render,
@@ -312,6 +429,18 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
     return result
 
 
+def _bench_decode(args: argparse.Namespace, command: str | None) -> dict:
+    """``vidbook bench --decode``: frames/s of whole-file and of sampled-clip decoding."""
+    from vidbook.bench_decode import run_decode, summary
+
+    result = run_decode(args.video, threads=args.threads, command=command)
+    print(summary(result))
+    if args.out:
+        runtime.atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1) + "\n"))
+        print(f"\nwrote {args.out}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vidbook`` console script and of ``python -m vidbook``.
 
@@ -328,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
             train(args)
         elif args.command == "bench":
             bench(args, command="vidbook " + shlex.join(argv))
-    except ValueError as err:
+        elif args.command == "prepare-demo":
+            prepare_demo(args)
+    except (ValueError, OSError) as err:
         print(f"vidbook {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

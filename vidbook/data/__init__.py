@@ -1,7 +1,38 @@
-"""Data: the SynthActions world and batch loaders."""
+"""Data: the SynthActions world, batch loaders, and real video in the official layouts."""
 
 from vidbook.data.action import ActionOrNot
+from vidbook.data.demo import write_demo
+from vidbook.data.folders import HMDB51, UCF101, Kinetics, VideoFolder, video_loader
 from vidbook.data.loader import ClipLoader
+from vidbook.data.samples import sample_video, sample_videos
 from vidbook.data.synth import CLASSES, TIME_REVERSED, SynthActions
+from vidbook.data.video_io import (
+    VideoDecodeError,
+    VideoInfo,
+    probe,
+    read_frames,
+    read_video,
+    write_video,
+)
 
-__all__ = ["ActionOrNot", "CLASSES", "TIME_REVERSED", "ClipLoader", "SynthActions"]
+__all__ = [
+    "ActionOrNot",
+    "CLASSES",
+    "HMDB51",
+    "TIME_REVERSED",
+    "UCF101",
+    "ClipLoader",
+    "Kinetics",
+    "SynthActions",
+    "VideoFolder",
+    "VideoDecodeError",
+    "VideoInfo",
+    "probe",
+    "read_frames",
+    "read_video",
+    "sample_video",
+    "sample_videos",
+    "video_loader",
+    "write_video",
+    "write_demo",
+]
