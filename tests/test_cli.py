@@ -244,3 +244,16 @@ def test_train_on_real_video_bad_arguments(ucf_demo, tmp_path, capsys, extra, me
     err = capsys.readouterr().err
     assert err.startswith("vidbook train: error: ") and message in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("val_name", ["validate.csv", "val.csv"])
+def test_train_on_a_kinetics_layout_finds_either_validation_list(tmp_path, capsys, val_name):
+    root = tmp_path / "k"
+    assert main(["prepare-demo", "--layout", "kinetics", str(root), *DEMO]) == 0
+    if val_name != "validate.csv":
+        (root / "annotations" / "validate.csv").rename(root / "annotations" / val_name)
+    args = ["train", "--model", "frame_cnn", "--data", "kinetics", "--root", str(root)]
+    size = ["--frames", "8", "--height", "32", "--width", "32", "--epochs", "1"]
+    assert main(args + size + ["--progress", "off", "--checkpoint-dir", str(tmp_path / "r")]) == 0
+    rows = table_rows(capsys.readouterr().out, "final metrics")
+    assert rows["data"].startswith(f"kinetics at {root}: ") and "val videos" in rows["data"]

@@ -313,8 +313,13 @@ def _folder_data(args: argparse.Namespace, world: dict) -> tuple:
     }
     if args.data == "kinetics":
         notes = Path(args.root) / "annotations"
+        # The validation list is validate.csv in DeepMind's releases, val.csv in some copies.
+        val_csv = next(
+            (notes / n for n in ("validate.csv", "val.csv") if (notes / n).is_file()),
+            notes / "validate.csv",
+        )
         train_set = Kinetics(args.root, notes / "train.csv", "train", **clip)
-        val_set = Kinetics(args.root, notes / "validate.csv", "val", **clip)
+        val_set = Kinetics(args.root, val_csv, "val", **clip)
     else:
         layout = {"ucf101": UCF101, "hmdb51": HMDB51}[args.data]
         train_set = layout(args.root, args.split, train=True, **clip)
