@@ -168,6 +168,8 @@ async () => {
   };
 }
 """
+# A Markdown table left as text: its rule row "|---|" (typographers turn --- into a dash).
+_RAW_TABLE = re.compile(r"\|\s*:?(-{3,}|[\u2014\u2013])\s*:?\|")
 _RAW_TEX = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\\(frac|mathbf|sum|int|alpha|sigma)\b")
 
 
@@ -230,6 +232,10 @@ def page_problems(browser, base_url: str, page: str, root: Path = HTML, shots: P
         if raw:
             start = max(raw.start() - 40, 0)
             problems.add("raw TeX in the text", repr(found["text"][start : raw.end() + 40]))
+        table = _RAW_TABLE.search(found["text"])
+        if table:
+            start = max(table.start() - 60, 0)
+            problems.add("raw Markdown table", repr(found["text"][start : table.end() + 20]))
         for i, ok in enumerate(found["mermaid"]):
             if not ok:
                 problems.add("mermaid", f"diagram {i + 1} did not become an SVG")
@@ -283,6 +289,10 @@ _BROKEN_PAGES = {
     ),
     "error.html": ('<script>throw new Error("boom")</script>', "page error"),
     "tex.html": ("<main><p>the loss is $$\\frac{1}{n}\\sum_i \\ell_i$$</p></main>", "raw TeX"),
+    "table.html": (
+        "<main><p>| a | b |\n|---|---|\n| 1 | 2 |</p></main>",
+        "raw Markdown table",
+    ),
     "math.html": ('<main><span class="math">\\(x^2\\)</span></main>', "MathJax did not load"),
     "mermaid.html": ('<main><div class="mermaid">graph LR; a-->b</div></main>', "mermaid"),
     "anim.html": (
