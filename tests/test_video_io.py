@@ -207,19 +207,24 @@ def test_a_clip_in_the_middle_decodes_only_its_group_of_pictures(videos, monkeyp
     assert counter["frames"] == FRAMES
 
 
-def test_avi_with_b_frames_falls_back_to_counting(clip, tmp_path, monkeypatch):
-    """AVI stores timestamps in decoding order; with B-frames only counting from 0 is exact."""
-    path = tmp_path / "bframes.avi"
+def encode_with_pyav(path, clip, container_format, x264_params, options=None):
+    """``clip`` (C, T, H, W) uint8 encoded with libx264 directly, bypassing write_video."""
     frames = clip.permute(1, 2, 3, 0).numpy()
-    with av.open(str(path), "w", format="avi") as container:
+    with av.open(str(path), "w", format=container_format, options=options or {}) as container:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"x264-params": "keyint=10:min-keyint=10:scenecut=0:bframes=3"}
+        stream.options = {"x264-params": x264_params}
         for i, pixels in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+
+
+def test_avi_with_b_frames_falls_back_to_counting(clip, tmp_path, monkeypatch):
+    """AVI stores timestamps in decoding order; with B-frames only counting from 0 is exact."""
+    path = tmp_path / "bframes.avi"
+    encode_with_pyav(path, clip, "avi", "keyint=10:min-keyint=10:scenecut=0:bframes=3")
     full = read_video(path)
     assert full.shape[1] == FRAMES
     seeking = []
@@ -359,16 +364,8 @@ def test_bad_file_gives_video_decode_error(videos, tmp_path, kind, reader):
 
 def faststart(path, clip):
     """An mp4 with its index (moov) first, as web video is: a truncated copy still opens."""
-    frames = clip.permute(1, 2, 3, 0).numpy()
-    with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"x264-params": "keyint=10:min-keyint=10:scenecut=0"}
-        for i, pixels in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    params = "keyint=10:min-keyint=10:scenecut=0"
+    encode_with_pyav(path, clip, "mp4", params, options={"movflags": "faststart"})
 
 
 @pytest.mark.timeout(60)
