@@ -26,7 +26,7 @@ def test_registry():
         build("c4d")
     with pytest.raises(ValueError, match="num_classes"):
         build("c3d", num_classes=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="no_such_option"):
         build("c3d", no_such_option=1)
     assert build("c3d", widths=(4, 8)).cfg.widths == (4, 8)
 

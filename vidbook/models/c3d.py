@@ -3,6 +3,20 @@
 The published C3D (Tran et al., 2015) has eight convolution layers and 78M parameters for
 16x112x112 clips; this one keeps its design (3x3x3 kernels everywhere, pooling, a linear
 head) at a width that trains on a laptop CPU in a minute. Widths are configurable.
+
+Sizes (``variant=``): ``tiny`` (the default), ``small`` and ``base`` (widths 64-512, as C3D's
+first convolutions, but four blocks and no 4096-wide fully connected layers).
+
+Parameters and forward FLOPs per clip (``torch.utils.flop_counter``, 2 FLOPs per multiply-add),
+10 classes, checked by ``tests/test_zoo.py``:
+
+=================  ========  ============  =================  ===============
+model              variant   parameters    clip (T x H x W)   GFLOPs forward
+=================  ========  ============  =================  ===============
+c3d                tiny      162,674       16 x 32 x 32       0.1221
+c3d                small     1,167,338     16 x 112 x 112     10.75
+c3d                base      4,657,098     16 x 112 x 112     40.92
+=================  ========  ============  =================  ===============
 """
 
 from __future__ import annotations
@@ -14,6 +28,12 @@ from torch import nn
 
 from vidbook.models._checks import check_clips
 from vidbook.models.registry import register
+
+VARIANTS = {
+    "tiny": {"widths": (8, 24, 48, 96)},
+    "small": {"widths": (32, 64, 128, 256)},
+    "base": {"widths": (64, 128, 256, 512)},
+}
 
 
 @dataclass
@@ -65,6 +85,6 @@ class C3D(nn.Module):
         return self.head(maps.mean(dim=(2, 3, 4)))
 
 
-@register("c3d")
+@register("c3d", variants=VARIANTS, default_variant="tiny")
 def c3d(num_classes: int = 10, **cfg) -> C3D:
     return C3D(C3DConfig(num_classes=num_classes, **cfg))

@@ -3,6 +3,19 @@
 The CNN sees one frame at a time; the LSTM reads the frame vectors in order, so unlike
 ``frame_cnn`` it can tell "move left" from "move right". The class comes from the LSTM's last
 hidden state.
+
+Sizes (``variant=``): those of ``frame_cnn``, with an LSTM as wide as the frame vectors.
+
+Parameters and forward FLOPs per clip (``torch.utils.flop_counter``, 2 FLOPs per multiply-add),
+10 classes, checked by ``tests/test_zoo.py``:
+
+=================  ========  ============  =================  ===============
+model              variant   parameters    clip (T x H x W)   GFLOPs forward
+=================  ========  ============  =================  ===============
+cnn_lstm           tiny      288,282       16 x 32 x 32       0.0308
+cnn_lstm           small     1,146,922     16 x 112 x 112     1.045
+cnn_lstm           base      7,853,130     16 x 112 x 112     5.924
+=================  ========  ============  =================  ===============
 """
 
 from __future__ import annotations
@@ -13,8 +26,12 @@ import torch
 from torch import nn
 
 from vidbook.models._checks import check_clips
+from vidbook.models.frame_cnn import VARIANTS as FRAME_VARIANTS
 from vidbook.models.frame_cnn import FrameCNNConfig, FrameEncoder
 from vidbook.models.registry import register
+
+# The frame CNN's sizes, with an LSTM as wide as its frame vectors.
+VARIANTS = {name: {**v, "hidden_size": v["embed_dim"]} for name, v in FRAME_VARIANTS.items()}
 
 
 @dataclass
@@ -60,6 +77,6 @@ class CNNLSTM(nn.Module):
         return self.head(states[:, -1])  # the last hidden state has read the whole clip
 
 
-@register("cnn_lstm")
+@register("cnn_lstm", variants=VARIANTS, default_variant="tiny")
 def cnn_lstm(num_classes: int = 10, **cfg) -> CNNLSTM:
     return CNNLSTM(CNNLSTMConfig(num_classes=num_classes, **cfg))

@@ -2,6 +2,19 @@
 
 It sees appearance but not order: shuffling (or reversing) the frames of a clip leaves its
 output unchanged, so it cannot tell "move left" from "move right".
+
+Sizes (``variant=``): ``tiny`` (the default), ``small`` and ``base`` (four stages, 64-512).
+
+Parameters and forward FLOPs per clip (``torch.utils.flop_counter``, 2 FLOPs per multiply-add),
+10 classes, checked by ``tests/test_zoo.py``:
+
+=================  ========  ============  =================  ===============
+model              variant   parameters    clip (T x H x W)   GFLOPs forward
+=================  ========  ============  =================  ===============
+frame_cnn          tiny      156,186       16 x 32 x 32       0.02661
+frame_cnn          small     620,586       16 x 112 x 112     1.028
+frame_cnn          base      5,751,882     16 x 112 x 112     5.857
+=================  ========  ============  =================  ===============
 """
 
 from __future__ import annotations
@@ -13,6 +26,12 @@ from torch import nn
 
 from vidbook.models._checks import check_clips
 from vidbook.models.registry import register
+
+VARIANTS = {
+    "tiny": {"widths": (16, 32, 64), "embed_dim": 128},
+    "small": {"widths": (32, 64, 128), "embed_dim": 256},
+    "base": {"widths": (64, 128, 256, 512), "embed_dim": 512},
+}
 
 
 @dataclass
@@ -79,6 +98,6 @@ class FrameCNN(nn.Module):
         return self.head(self.frame_features(clips).mean(dim=1))  # average over time
 
 
-@register("frame_cnn")
+@register("frame_cnn", variants=VARIANTS, default_variant="tiny")
 def frame_cnn(num_classes: int = 10, **cfg) -> FrameCNN:
     return FrameCNN(FrameCNNConfig(num_classes=num_classes, **cfg))

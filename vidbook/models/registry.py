@@ -1,23 +1,39 @@
-"""Models by name: ``build("c3d", num_classes=10)`` and ``available()``."""
+"""Models by name: ``build("c3d", num_classes=10)``, ``build("r2plus1d_18", variant="tiny")``.
+
+A model may come in named sizes (``variants("vivit")`` -> ``["base", "small", "tiny"]``): a
+variant is a set of config fields, and fields given to ``build`` override it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from torch import nn
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _SIZED: set[str] = set()  # models whose weights depend on the clip size (position embeddings)
+_VARIANTS: dict[str, dict[str, dict]] = {}
+_DEFAULT_VARIANT: dict[str, str] = {}
 
 
 def register(
-    name: str, sized: bool = False
+    name: str,
+    sized: bool = False,
+    variants: Mapping[str, Mapping] | None = None,
+    default_variant: str | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: make a model builder available under ``name``.
 
     ``sized=True``: the builder takes ``frames`` and ``size`` (a square clip's side), because
-    the model's parameters depend on them; ``build_for_clips`` passes them.
+    the model's parameters depend on them; ``build_for_clips`` passes them. ``variants``: named
+    sizes, each a dict of config fields; ``default_variant`` is the one ``build`` uses when it
+    is given none.
     """
+    variants = {k: dict(v) for k, v in (variants or {}).items()}
+    if variants and default_variant not in variants:
+        raise ValueError(
+            f"default_variant must be one of {sorted(variants)}, got {default_variant!r}"
+        )
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
@@ -25,6 +41,9 @@ def register(
         _BUILDERS[name] = builder
         if sized:
             _SIZED.add(name)
+        if variants:
+            _VARIANTS[name] = variants
+            _DEFAULT_VARIANT[name] = default_variant
         return builder
 
     return add
@@ -35,13 +54,51 @@ def available() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def build(name: str, num_classes: int = 10, **cfg) -> nn.Module:
-    """Build the model ``name`` with ``num_classes`` outputs; ``cfg`` goes to its config."""
+def _check_name(name: str) -> None:
     if name not in _BUILDERS:
         raise ValueError(f"unknown model {name!r}; available models: {', '.join(available())}")
+
+
+def variants(name: str) -> list[str]:
+    """The named sizes of model ``name``, sorted (empty if it has none)."""
+    _check_name(name)
+    return sorted(_VARIANTS.get(name, {}))
+
+
+def default_variant(name: str) -> str | None:
+    """The variant ``build(name)`` uses when given none (None if the model has no variants)."""
+    _check_name(name)
+    return _DEFAULT_VARIANT.get(name)
+
+
+def variant_config(name: str, variant: str | None = None) -> dict:
+    """The config fields of ``variant`` of model ``name`` (default: its default variant)."""
+    _check_name(name)
+    table = _VARIANTS.get(name, {})
+    if variant is None:
+        return dict(table.get(_DEFAULT_VARIANT.get(name), {}))
+    if variant not in table:
+        sizes = f"its variants are {', '.join(sorted(table))}" if table else "it has no variants"
+        raise ValueError(f"model {name!r} has no variant {variant!r}; {sizes}")
+    return dict(table[variant])
+
+
+def build(name: str, num_classes: int = 10, variant: str | None = None, **cfg) -> nn.Module:
+    """Build the model ``name`` with ``num_classes`` outputs.
+
+    ``variant`` picks a named size (see ``variants``); ``cfg`` fields go to the model's config
+    and override the variant's.
+    """
+    _check_name(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    return _BUILDERS[name](num_classes=num_classes, **cfg)
+    fields = {**variant_config(name, variant), **cfg}
+    try:
+        return _BUILDERS[name](num_classes=num_classes, **fields)
+    except TypeError as err:
+        if "unexpected keyword argument" in str(err):
+            raise ValueError(f"model {name!r}: {err}") from err
+        raise
 
 
 def build_for_clips(

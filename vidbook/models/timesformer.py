@@ -6,6 +6,23 @@ tokens of its own frame (space), then passes it through an MLP; all three are pr
 residual. A learned query then attends over all tokens to read the clip out (the role of
 TimeSformer's class token), and a linear layer gives the logits. Attention runs on
 ``F.scaled_dot_product_attention`` (fused kernels where available).
+
+Sizes (``variant=``): ``tiny`` (the default, for 32 x 32 clips on a CPU), ``small`` (ViT-S
+widths) and ``base`` (ViT-B: dim 768, depth 12, 12 heads, MLP 3072, tubelet 2 x 16 x 16). The
+published TimeSformer-B (121M parameters) has 1 x 16 x 16 patches, a class token and an extra
+linear layer after each time attention; ``tubelet=(1, 16, 16)`` gives its token grid.
+
+Parameters and forward FLOPs per clip (``torch.utils.flop_counter``, 2 FLOPs per multiply-add),
+10 classes, checked by ``tests/test_zoo.py``:
+
+=================  ========  ============  =================  ===============
+model              variant   parameters    clip (T x H x W)   GFLOPs forward
+=================  ========  ============  =================  ===============
+timesformer        tiny      194,378       16 x 32 x 32       0.04855
+timesformer        small     29,607,562    16 x 112 x 112     23.3
+timesformer        base      117,017,866   16 x 112 x 112     91.46
+timesformer        base      117,130,762   16 x 224 x 224     374.3
+=================  ========  ============  =================  ===============
 """
 
 from __future__ import annotations
@@ -13,11 +30,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vidbook.models._checks import check_clips
+from vidbook.models.attention import AttentionPool, SelfAttention
 from vidbook.models.registry import register
+
+VARIANTS = {
+    "tiny": {"dim": 64, "depth": 3, "heads": 4, "mlp_ratio": 2, "tubelet": (2, 8, 8)},
+    "small": {"dim": 384, "depth": 12, "heads": 6, "mlp_ratio": 4, "tubelet": (2, 16, 16)},
+    "base": {"dim": 768, "depth": 12, "heads": 12, "mlp_ratio": 4, "tubelet": (2, 16, 16)},
+}
 
 
 @dataclass
@@ -37,60 +60,6 @@ class TimeSformerConfig:
     # batch norm, a transformer trained from scratch barely learns from unstandardised pixels.
     input_mean: tuple[float, ...] = (0.317, 0.315, 0.310)
     input_std: tuple[float, ...] = (0.160, 0.150, 0.154)
-
-
-class SelfAttention(nn.Module):
-    """Multi-head self-attention over (B, L, dim) with ``nn.MultiheadAttention``'s parameter
-    names (in_proj_weight (3 dim, dim), in_proj_bias, out_proj), computed with SDPA."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
-        self.heads = heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
-        nn.init.xavier_uniform_(self.in_proj_weight)
-        nn.init.zeros_(self.out_proj.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, L, 3 dim)
-        q, k, v = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, L, dim / heads)
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
-
-
-class AttentionPool(nn.Module):
-    """A learned query attends over the tokens (B, L, dim) -> (B, dim): a weighted average whose
-    weights the model chooses, instead of the plain mean, which drowns a small actor in the
-    background tokens. Parameters are named as in ``nn.MultiheadAttention``."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.query = nn.Parameter(torch.zeros(1, 1, dim))
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
-        nn.init.trunc_normal_(self.query, std=0.02)
-        nn.init.xavier_uniform_(self.in_proj_weight)
-        nn.init.zeros_(self.out_proj.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        w_q, w_kv = self.in_proj_weight.split([d, 2 * d])
-        b_q, b_kv = self.in_proj_bias.split([d, 2 * d])
-        q = F.linear(self.query, w_q, b_q).view(1, 1, self.heads, d // self.heads)
-        q = q.transpose(1, 2).expand(b, -1, -1, -1)  # (B, heads, 1, dim / heads)
-        k, v = (
-            F.linear(x, w_kv, b_kv)
-            .view(b, n, 2, self.heads, d // self.heads)
-            .permute(2, 0, 3, 1, 4)
-        )
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, 1, dim / heads)
-        return self.out_proj(out.reshape(b, d))
 
 
 class DividedBlock(nn.Module):
@@ -175,7 +144,7 @@ class TimeSformer(nn.Module):
         return self.head(self.pool(self.norm(x.flatten(1, 2))))  # (B, num_classes)
 
 
-@register("timesformer", sized=True)
+@register("timesformer", sized=True, variants=VARIANTS, default_variant="tiny")
 def timesformer(num_classes: int = 10, **cfg) -> TimeSformer:
     for key in ("tubelet", "input_mean", "input_std"):
         if key in cfg:

@@ -1,0 +1,90 @@
+"""Attention layers shared by the video transformers (``timesformer``, ``vivit``).
+
+Tokens are ``(B, L, dim)``. Attention runs on ``F.scaled_dot_product_attention``, which picks a
+fused kernel (FlashAttention, memory-efficient) on CUDA and a plain one on the CPU. Parameter names
+follow ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer``, so the tests can load the
+same weights into PyTorch's layers and compare outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over (B, L, dim) with ``nn.MultiheadAttention``'s parameter
+    names (in_proj_weight (3 dim, dim), in_proj_bias, out_proj), computed with SDPA."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, L, 3 dim)
+        q, k, v = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, L, dim / heads)
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class AttentionPool(nn.Module):
+    """A learned query attends over the tokens (B, L, dim) -> (B, dim): a weighted average whose
+    weights the model chooses, instead of the plain mean, which drowns a small actor in the
+    background tokens. Parameters are named as in ``nn.MultiheadAttention``."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Parameter(torch.zeros(1, 1, dim))
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.trunc_normal_(self.query, std=0.02)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        w_q, w_kv = self.in_proj_weight.split([d, 2 * d])
+        b_q, b_kv = self.in_proj_bias.split([d, 2 * d])
+        q = F.linear(self.query, w_q, b_q).view(1, 1, self.heads, d // self.heads)
+        q = q.transpose(1, 2).expand(b, -1, -1, -1)  # (B, heads, 1, dim / heads)
+        k, v = (
+            F.linear(x, w_kv, b_kv)
+            .view(b, n, 2, self.heads, d // self.heads)
+            .permute(2, 0, 3, 1, 4)
+        )
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, 1, dim / heads)
+        return self.out_proj(out.reshape(b, d))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm transformer block on tokens (B, L, dim): x + attn(norm1 x), then x + mlp(norm2 x).
+
+    Parameter names are those of ``nn.TransformerEncoderLayer(dim, heads, mlp_ratio * dim,
+    activation="gelu", norm_first=True, batch_first=True)`` (``self_attn``, ``linear1``,
+    ``linear2``, ``norm1``, ``norm2``); with dropout 0 the two compute the same function.
+    """
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm1, self.self_attn = nn.LayerNorm(dim), SelfAttention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.linear1, self.linear2 = (
+            nn.Linear(dim, mlp_ratio * dim),
+            nn.Linear(mlp_ratio * dim, dim),
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.self_attn(self.norm1(x)))
+        return x + self.dropout(self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(x))))))
