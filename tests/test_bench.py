@@ -14,7 +14,7 @@ import torch
 from vidbook import bench, runtime
 from vidbook.cli import main
 from vidbook.data import SynthActions
-from vidbook.models import available, build
+from vidbook.models import available, build, flops_per_clip
 
 TINY = {"frames": 4, "height": 16, "width": 16}
 TINY_ARGS = ["--frames", "4", "--height", "16", "--width", "16", "--batch-size", "8"]
@@ -32,6 +32,8 @@ def bench_table(text: str) -> dict[str, list[str]]:
         "batch",
         "clips/s",
         "ms/batch",
+        "TFLOP/s",
+        "MFU",
         "parameters",
         "peak memory",
     ]
@@ -164,6 +166,87 @@ def test_write_json_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]
 
 
+def test_flops_tflops_and_mfu_follow_from_the_counted_flops():
+    result = bench.train_throughput(
+        "r2plus1d_18", variant="tiny", batch_size=2, **TINY, device="cpu", steps=2, warmup=1
+    )
+    counted = flops_per_clip("r2plus1d_18", 4, 16, 16, variant="tiny", backward=True)
+    assert result["flops_per_clip"] == counted > 0
+    assert math.isclose(result["tflops"], counted * result["clips_per_s"] / 1e12)
+    assert result["mfu"] is None and result["peak_tflops"] is None  # a CPU has no bf16 peak here
+    assert result["channels_last"] is True and result["variant"] == "tiny"
+    assert result["host_syncs_per_step"] is None and result["warmup_seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "peak"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989.0),
+        ("NVIDIA H100 PCIe", 756.0),
+        ("NVIDIA H200", 989.0),
+        ("NVIDIA A100-SXM4-80GB", 312.0),
+        ("Tesla T4", None),
+        ("Intel(R) Xeon(R) Processor", None),
+    ],
+)
+def test_peak_table(name, peak):
+    assert bench.peak_tflops(name) == peak
+
+
+def test_ladder_adds_one_fast_path_per_rung():
+    rows = bench.ladder(
+        "c3d",
+        compile_backend="eager",  # the plumbing of torch.compile without a compiler's wait
+        batch_size=2,
+        **TINY,
+        device="cpu",
+        steps=1,
+        warmup=1,
+    )
+    assert [r["rung"] for r in rows] == [r["name"] for r in bench.LADDER]
+    settings = [(r["amp"], r["fused"], r["channels_last"], r["compile"]) for r in rows]
+    assert settings == [
+        ("off", False, False, False),
+        ("bf16", False, False, False),
+        ("bf16", True, True, False),
+        ("bf16", True, True, "eager"),
+    ]
+    assert rows[0]["speedup"] == 1.0
+    for row in rows[1:]:
+        assert math.isclose(row["speedup"], row["clips_per_s"] / rows[0]["clips_per_s"])
+    with pytest.raises(ValueError, match=r"unknown rung 'fp8'; the ladder's rungs are"):
+        bench.ladder("c3d", rungs=["fp8"])
+
+
+def test_fused_and_plain_attention_train_the_same_function():
+    # the ladder's "fused kernels" rung may not change what is computed: one step of each from
+    # the same weights gives the same model
+    torch.manual_seed(0)
+    model = build("vivit", frames=4, size=16, tubelet=(2, 8, 8))
+    clips, labels = torch.rand(2, 3, 4, 16, 16), torch.tensor([1, 2])
+    outputs = []
+    for fused in (False, True):
+        copy = build("vivit", frames=4, size=16, tubelet=(2, 8, 8))
+        copy.load_state_dict(model.state_dict())
+        bench._train_step_fn(copy, clips, labels, torch.device("cpu"), "off", fused)()
+        with torch.no_grad():
+            outputs.append(copy(clips))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        assert (outputs[0] - model(clips)).abs().max() > 1e-4  # the step did change the model
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("torchvision") is not None,
+    reason="torchvision is installed here",
+)
+def test_torchvision_comparison_without_torchvision_is_a_clear_error():
+    with pytest.raises(ValueError, match="torchvision is not installed"):
+        bench.run(models=["r2plus1d_18"], torchvision=True, render=False)
+    with pytest.raises(ValueError, match="never a dependency"):
+        bench.train_throughput("r2plus1d_18", source="torchvision")
+
+
 # ---------------------------------------------------------------------------------------------
 # vidbook bench
 
@@ -179,7 +262,8 @@ def test_cli_bench_prints_a_table(capsys):
     render, c3d = rows["render synth (medium)"], rows["train c3d"]
     assert render[0] == "8" and number(render[1]) > 0
     assert c3d[0] == "8" and number(c3d[1]) > 0
-    assert c3d[3] == f"{sum(p.numel() for p in build('c3d').parameters()):,}"
+    assert number(c3d[3]) > 0 and c3d[4] == "-"  # TFLOP/s; no MFU on a CPU
+    assert c3d[5] == f"{sum(p.numel() for p in build('c3d').parameters()):,}"
 
 
 def test_cli_bench_render_only_writes_json_with_the_command(tmp_path, capsys):
@@ -190,6 +274,22 @@ def test_cli_bench_render_only_writes_json_with_the_command(tmp_path, capsys):
     assert list(rows) == ["render synth (medium)"]
     data = json.loads(out.read_text())
     assert data["train"] == {} and data["render"]["clips_per_s"] > 0
+    assert data["provenance"]["command"] == "vidbook " + " ".join(args)
+
+
+def test_cli_bench_zoo_smoke_run_with_a_ladder_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench-cpu.json"
+    args = ["bench", "--no-render", "--models", "r3d_18", "r2plus1d_18", "vivit", "timesformer"]
+    args += ["--variant", "tiny", "--frames", "4", "--height", "16", "--width", "16"]
+    args += ["--batch-size", "2", "--steps", "1", "--seconds", "0.05", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    rows = bench_table(printed)
+    assert list(rows) == [f"train {m}" for m in ("r3d_18", "r2plus1d_18", "vivit", "timesformer")]
+    data = json.loads(out.read_text())
+    for name, row in data["train"].items():
+        assert row["variant"] == "tiny" and row["flops_per_clip"] > 0 and row["tflops"] > 0, name
+    assert data["ladder"] == {} and data["peak_tflops"] is None
     assert data["provenance"]["command"] == "vidbook " + " ".join(args)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from vidbook import runtime
 from vidbook.cli import main
-from vidbook.models import available
+from vidbook.models import available, flops_per_clip
 from vidbook.train import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -136,6 +136,37 @@ def test_train_json_prints_the_history_after_the_table(tmp_path, capsys):
     assert f"{history[0]['train_loss']:.4f}" == rows["train loss"]
 
 
+def test_train_out_writes_results_with_test_accuracy_and_time_to_target(tmp_path, capsys):
+    out = tmp_path / "results" / "train.json"
+    extra = ["--model", "r2plus1d_18", "--variant", "tiny", "--out", str(out)]
+    extra += ["--target", "0.01", "--test-size", "40", "--check-every", "3"]
+    assert main(train_args(tmp_path / "run", *extra, epochs=2)) == 0
+    rows = table_rows(capsys.readouterr().out, "final metrics")
+    data = json.loads(out.read_text())
+    assert (data["model"], data["variant"], data["data"]["frames"]) == ("r2plus1d_18", "tiny", 4)
+    assert data["recipe"]["check_every"] == 3 and data["recipe"]["epochs"] == 2
+    assert [row["epoch"] for row in data["history"]] == [1, 2]
+    # every validation accuracy is >= 0.01: the target is reached after the first epoch
+    assert data["epoch_to_target"] == 1
+    assert data["time_to_target_s"] == pytest.approx(data["history"][0]["seconds"])
+    assert data["test"]["clips"] == 40 and 0 <= data["test"]["acc"] <= 1
+    assert rows["test accuracy"] == f"{data['test']['acc']:.3f}"
+    assert data["clips_per_s"] == pytest.approx(data["history"][1]["clips_per_s"])
+    assert data["flops_per_clip_train"] == flops_per_clip(
+        "r2plus1d_18", 4, 16, 16, backward=True, variant="tiny"
+    )
+    assert data["provenance"]["command"].startswith("vidbook train --model c3d")
+    assert data["provenance"]["command"].endswith("--check-every 3")
+
+
+def test_train_target_not_reached_is_null_in_the_results(tmp_path, capsys):
+    out = tmp_path / "train.json"
+    assert main(train_args(tmp_path / "run", "--out", str(out), "--target", "1", epochs=1)) == 0
+    assert "not reached (1)" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["epoch_to_target"] is None and data["time_to_target_s"] is None
+
+
 def test_train_unknown_model_lists_the_valid_ones(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--model", "resnet9000", "--checkpoint-dir", str(tmp_path / "run")])
@@ -165,6 +196,9 @@ def test_train_unknown_data_lists_the_valid_ones(capsys):
         ("--batch-size", "0"),
         ("--height", "4"),
         ("--train-size", "0"),
+        ("--target", "1.5"),
+        ("--target", "0"),
+        ("--check-every", "0"),
         ("--lr", "0"),
         ("--lr", "nan"),
         ("--weight-decay", "-0.1"),

@@ -132,6 +132,22 @@ def test_fit_learns_toy_task_and_history_keys():
     assert all(p.ndim <= 1 for p in no_decay["params"])
 
 
+def test_compiled_training_is_the_same_training():
+    # compile=True trains through torch.compile(model); the "eager" backend runs the captured
+    # graph as it is, so the run must match the uncompiled one step for step
+    plain = make_trainer(epochs=2)
+    compiled = make_trainer(epochs=2, compile="eager")
+    assert isinstance(compiled.train_module, torch._dynamo.eval_frame.OptimizedModule)
+    assert compiled.train_module._orig_mod is compiled.model
+    h_plain = plain.fit(ToyClips(), ToyClips(seed=1))
+    h_compiled = compiled.fit(ToyClips(), ToyClips(seed=1))
+    for row_c, row_p in zip(h_compiled, h_plain, strict=True):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+            assert row_c[key] == pytest.approx(row_p[key], rel=1e-5), key
+    for a, b in zip(plain.model.parameters(), compiled.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_fit_accepts_tuple_batches_without_val_data():
     trainer = make_trainer(epochs=1, schedule="constant", warmup_frac=0.0)
     (row,) = trainer.fit(ToyClips(tuples=True))
@@ -276,6 +292,7 @@ def test_nan_loss_with_sparse_checks_reports_the_first_bad_step():
         ({"check_every": 0}, r"check_every = 0"),
         ({"time_limit_s": 0}, r"time_limit_s = 0"),
         ({"resume": True}, r"resume = True .*checkpoint_dir"),
+        ({"compile": 1}, r"compile = 1 .*backend name"),
         ({"learning_rate": 0.1}, r"unknown TrainConfig field.*learning_rate.*'lr'"),
     ],
 )

@@ -11,20 +11,25 @@ Clips are ``(B, 3, T, H, W)`` float32 tensors throughout. On CUDA the clock is r
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from vidbook import runtime
 from vidbook.data.synth import CLASSES, SynthActions
 from vidbook.models import build_for_clips
+from vidbook.models.flops import clip_flops
 
 DEFAULT_MODELS: tuple[str, ...] = ("c3d", "frame_cnn")
 # Render batches take consecutive index ranges of one split this large: never the same clip twice.
@@ -153,6 +158,30 @@ def render_throughput(
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
+# Dense bf16 peak TFLOP/s (vendor figures) of the GPUs MFU is reported for; first match wins, so
+# the PCIe H100 (a lower clock and power) is listed before the SXM one.
+PEAK_BF16_TFLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIE", 756.0),
+    ("H100", 989.0),
+    ("H200", 989.0),
+    ("A100", 312.0),
+)
+# The steps of the speed-up ladder: each adds one fast path to the one before.
+LADDER: tuple[dict, ...] = (
+    {"name": "fp32", "amp": "off", "fused": False, "compile": False},
+    {"name": "+ bf16 autocast", "amp": "bf16", "fused": False, "compile": False},
+    {"name": "+ fused kernels", "amp": "bf16", "fused": True, "compile": False},
+    {"name": "+ torch.compile", "amp": "bf16", "fused": True, "compile": True},
+)
+SOURCES = ("vidbook", "torchvision")
+
+
+def peak_tflops(device_name: str) -> float | None:
+    """The dense bf16 peak of a GPU named ``device_name`` (None: not in the table, or a CPU)."""
+    name = device_name.upper()
+    return next((peak for key, peak in PEAK_BF16_TFLOPS if key in name), None)
+
+
 def _random_batch(
     batch_size: int, frames: int, height: int, width: int, dev: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,22 +192,66 @@ def _random_batch(
     return clips.to(dev), labels.to(dev)
 
 
+def _constructor(
+    name: str, source: str, frames: int, height: int, width: int, model_cfg: dict
+) -> Callable[[], torch.nn.Module]:
+    """A function that builds model ``name`` for the clip size, from vidbook or torchvision."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if source == "vidbook":
+        return lambda: build_for_clips(name, len(CLASSES), frames, height, width, **model_cfg)
+    try:
+        import torchvision.models.video as tv_video
+    except ImportError as err:
+        raise ValueError(
+            "source='torchvision' needs torchvision, which is not installed here (it is never a "
+            f"dependency of vidbook): {err}"
+        ) from err
+    if not hasattr(tv_video, name):
+        raise ValueError(f"torchvision.models.video has no model {name!r}")
+    return lambda: getattr(tv_video, name)(num_classes=len(CLASSES), **model_cfg)
+
+
 def _train_step_fn(
-    model: torch.nn.Module, clips: torch.Tensor, labels: torch.Tensor, dev: torch.device
+    model: torch.nn.Module,
+    clips: torch.Tensor,
+    labels: torch.Tensor,
+    dev: torch.device,
+    amp: str,
+    fused: bool,
 ) -> Callable[[], None]:
-    """One AdamW training step on ``(clips, labels)``, as the Trainer does it (bf16 on CUDA)."""
-    cuda = dev.type == "cuda"
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=cuda)
+    """One AdamW training step on ``(clips, labels)``, as the Trainer takes it: autocast per
+    ``amp``; with ``fused`` the fused AdamW on CUDA and any attention kernel, else the plain
+    ("math") attention and the multi-tensor AdamW. Nothing in it waits for the device."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=fused and dev.type == "cuda")
+    use_amp = amp == "bf16"
+    backends = None if fused else [SDPBackend.MATH]
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cuda):
+        attention = sdpa_kernel(backends) if backends else contextlib.nullcontext()
+        with attention, torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = model(clips)  # (B, K)
         loss = F.cross_entropy(logits.float(), labels)
         loss.backward()
         optimizer.step()
 
     return step
+
+
+def _count_host_syncs(step: Callable[[], None], dev: torch.device) -> int | None:
+    """Calls in one ``step`` that made the host wait for the GPU (CUDA only, else None)."""
+    if dev.type != "cuda":
+        return None
+    synchronize(dev)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
 
 
 def train_throughput(
@@ -191,16 +264,30 @@ def train_throughput(
     steps: int = 10,
     warmup: int = 3,
     seconds: float | None = None,
+    variant: str | None = None,
+    amp: str = "auto",
+    fused: bool = True,
+    compile: bool | str = False,
+    source: str = "vidbook",
 ) -> dict:
-    """Training clips per second of model ``model_name`` (``vidbook.models.build``).
+    """Training clips per second, achieved TFLOP/s and MFU of model ``model_name``.
 
     A step is forward, cross-entropy, backward and an AdamW update on one fixed batch of random
-    clips ``(batch_size, 3, frames, height, width)`` (bf16 autocast on CUDA only; cuDNN's
-    autotuner on, as in the Trainer). ``warmup`` untimed steps, then at least ``steps`` timed
-    ones, and with ``seconds`` as many more as fit in that time. Returns ``clips_per_s``,
-    ``ms_per_step``, ``parameters``, ``peak_memory_bytes`` (CUDA, else None), ``amp``,
-    ``model``, ``batch_size``, ``frames``, ``height``, ``width``, ``device``, ``steps`` (timed)
-    and ``seconds`` (measured).
+    clips ``(batch_size, 3, frames, height, width)``. ``amp``: ``"auto"`` (bf16 autocast on
+    CUDA, off elsewhere), ``"bf16"`` or ``"off"``. ``fused`` (default): channels-last-3d memory
+    for the 3D CNNs that have it, any ``scaled_dot_product_attention`` kernel (FlashAttention on
+    a GPU) and the fused AdamW on CUDA; False: standard memory, the plain attention, the
+    multi-tensor AdamW. ``compile``: ``torch.compile`` the model (True: the default backend,
+    inductor; a string: that backend, e.g. ``"eager"`` to test the plumbing); compilation falls in
+    the warm-up. ``source``: ``"vidbook"`` (``variant`` picks a size) or ``"torchvision"`` (its
+    ``torchvision.models.video`` model of that name, if installed).
+
+    ``warmup`` untimed steps, then at least ``steps`` timed ones, and with ``seconds`` as many
+    more as fit in that time. FLOPs are counted once, by ``torch.utils.flop_counter`` (forward and
+    backward, per clip); ``tflops`` is FLOPs per step / seconds per step, ``mfu`` that over the
+    device's bf16 peak (None on a CPU or a GPU not in ``PEAK_BF16_TFLOPS``). Returns those and
+    ``clips_per_s``, ``ms_per_step``, ``parameters``, ``peak_memory_bytes`` (CUDA, else None),
+    ``host_syncs_per_step`` (CUDA, else None), ``warmup_seconds`` and the settings.
     """
     batch_size = _check_int("batch_size", batch_size, 1)
     frames = _check_int("frames", frames, 1)
@@ -210,25 +297,59 @@ def train_throughput(
     warmup = _check_int("warmup", warmup, 0)
     if seconds is not None:
         seconds = _check_seconds("seconds", seconds)
+    if amp not in ("auto", "bf16", "off"):
+        raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
+    if source == "torchvision" and variant is not None:
+        raise ValueError("variant is for vidbook's models; torchvision's come in one size")
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
+    amp = ("bf16" if cuda else "off") if amp == "auto" else amp
+    model_cfg = {} if variant is None else {"variant": variant}
+    make = _constructor(model_name, source, frames, height, width, model_cfg)
+    with torch.device("meta"):
+        meta = make()
+        has_channels_last = hasattr(getattr(meta, "cfg", None), "channels_last")
+        if source == "vidbook" and has_channels_last and not fused:
+            model_cfg["channels_last"] = False
+            meta = make()
+        flops_per_clip = clip_flops(meta, frames, height, width, backward=True)
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
-    model = build_for_clips(model_name, len(CLASSES), frames, height, width).to(dev).train()
+    model = make().to(dev).train()
     clips, labels = _random_batch(batch_size, frames, height, width, dev)
-    step = _train_step_fn(model, clips, labels, dev)
+    if compile:
+        backend = compile if isinstance(compile, str) else "inductor"
+        step_model = torch.compile(model, backend=backend)
+    else:
+        step_model = model
+    step = _train_step_fn(step_model, clips, labels, dev, amp, fused)
+    start = _clock(dev)
     for _ in range(warmup):
         step()
+    warmup_seconds = _clock(dev) - start
+    host_syncs = _count_host_syncs(step, dev)
     timed, elapsed = _timed_loop(step, dev, min_count=steps, seconds=seconds)
+    tflops = flops_per_clip * batch_size * timed / elapsed / 1e12
+    peak = peak_tflops(runtime.device_name(dev)) if cuda else None
     return {
         "model": model_name,
+        "source": source,
+        "variant": variant,
         "clips_per_s": timed * batch_size / elapsed,
         "ms_per_step": 1000 * elapsed / timed,
+        "flops_per_clip": flops_per_clip,
+        "tflops": tflops,
+        "peak_tflops": peak,
+        "mfu": tflops / peak if peak and amp == "bf16" else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "peak_memory_bytes": torch.cuda.max_memory_allocated(dev) if cuda else None,
-        "amp": "bf16" if cuda else "off",
+        "host_syncs_per_step": host_syncs,
+        "amp": amp,
+        "fused": fused,
+        "channels_last": bool(getattr(getattr(model, "cfg", None), "channels_last", False)),
+        "compile": compile,
         "batch_size": batch_size,
         "frames": frames,
         "height": height,
@@ -236,7 +357,33 @@ def train_throughput(
         "device": str(dev),
         "steps": timed,
         "seconds": elapsed,
+        "warmup_seconds": warmup_seconds,
     }
+
+
+def ladder(
+    model_name: str,
+    rungs: Sequence[str] | None = None,
+    compile_backend: str = "inductor",
+    **kwargs,
+) -> list[dict]:
+    """``train_throughput`` of one model at each step of ``LADDER`` (or the named ``rungs``):
+    fp32, then bf16 autocast, then fused kernels, then ``torch.compile`` (``compile_backend``,
+    default inductor). Each row adds ``rung`` (its name) and ``speedup`` (clips/s over the first
+    row's)."""
+    known = [r["name"] for r in LADDER]
+    rungs = known if rungs is None else list(rungs)
+    for rung in rungs:
+        if rung not in known:
+            raise ValueError(f"unknown rung {rung!r}; the ladder's rungs are {known}")
+    rows = []
+    for rung in (r for r in LADDER if r["name"] in rungs):
+        settings = {k: v for k, v in rung.items() if k != "name"}
+        settings["compile"] = compile_backend if settings["compile"] else False
+        row = {"rung": rung["name"], **train_throughput(model_name, **kwargs, **settings)}
+        row["speedup"] = row["clips_per_s"] / rows[0]["clips_per_s"] if rows else 1.0
+        rows.append(row)
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,6 +414,10 @@ def run(
     seconds: float = 3.0,
     steps: int = 10,
     warmup: int | None = None,
+    variant: str | None = None,
+    compile: bool | str = False,
+    torchvision: bool = False,
+    ladder_models: Sequence[str] = (),
     out: str | os.PathLike | None = None,
     command: str | None = None,
 ) -> dict:
@@ -274,29 +425,56 @@ def run(
 
     ``batch_size`` and ``warmup`` (None: 256 clips and 1 batch for rendering, 32 clips and 3
     steps for training) apply to both measurements; ``seconds`` is the rendering time and the
-    least training time per model. Returns ``{"device": str, "device_name": str, "render": dict
-    | None, "train": {name: dict}, "provenance": dict}``, see ``render_throughput``, ``train_throughput`` and
+    least training time per model. ``variant`` and ``compile`` go to every vidbook model.
+    ``torchvision``: also time torchvision's model of the same name, where it has one, under
+    ``"torchvision/<name>"``, and give ours ``vs_torchvision`` (the ratio of clips/s).
+    ``ladder_models``: models to run ``ladder`` on. Returns ``{"device", "device_name",
+    "peak_tflops", "render": dict | None, "train": {name: dict}, "ladder": {name: [dict]},
+    "provenance"}``, see ``render_throughput``, ``train_throughput``, ``ladder`` and
     ``vidbook.runtime.provenance(command)``.
     """
     models = [models] if isinstance(models, str) else list(models)
+    if torchvision and importlib.util.find_spec("torchvision") is None:
+        raise ValueError(
+            "torchvision=True compares with torchvision's models, but torchvision is not installed "
+            "here (it is never a dependency of vidbook)"
+        )
     dev = resolve_device(device)
     size = {"frames": frames, "height": height, "width": width}
     shared = {k: v for k, v in (("batch_size", batch_size), ("warmup", warmup)) if v is not None}
+    timing = {**size, **shared, "device": dev, "steps": steps, "seconds": seconds}
+    name = runtime.device_name(dev)
     result: dict = {
         "device": str(dev),
-        "device_name": runtime.device_name(dev),
+        "device_name": name,
+        "peak_tflops": peak_tflops(name) if dev.type == "cuda" else None,
         "render": None,
         "train": {},
+        "ladder": {},
     }
     if render:
         result["render"] = render_throughput(
             **size, **shared, difficulty=difficulty, device=dev, seconds=seconds
         )
-    for name in models:
-        result["train"][name] = train_throughput(
-            name, **size, **shared, device=dev, steps=steps, seconds=seconds
-        )
+    for model in models:
+        ours = train_throughput(model, **timing, variant=variant, compile=compile)
+        result["train"][model] = ours
+        if torchvision and _torchvision_has(model):
+            theirs = train_throughput(model, **timing, compile=compile, source="torchvision")
+            result["train"][f"torchvision/{model}"] = theirs
+            ours["vs_torchvision"] = ours["clips_per_s"] / theirs["clips_per_s"]
+    for model in ladder_models:
+        result["ladder"][model] = ladder(model, **timing, variant=variant)
     result["provenance"] = runtime.provenance(command)
     if out is not None:
         write_json(result, out)
     return result
+
+
+def _torchvision_has(name: str) -> bool:
+    """Whether torchvision is installed and has a video model ``name``."""
+    try:
+        import torchvision.models.video as tv_video
+    except ImportError:
+        return False
+    return hasattr(tv_video, name)

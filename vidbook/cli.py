@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.metadata
 import json
 import math
 import platform
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -98,6 +100,27 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--time-limit", type=float, help="stop after the epoch that passes it (s)")
     train.add_argument("--progress", choices=("auto", "on", "off"), default="auto")
     train.add_argument("--json", action="store_true", help="print the history as JSON too")
+    train.add_argument(
+        "--variant", choices=("tiny", "small", "base"), help="model size (default: the model's)"
+    )
+    train.add_argument("--compile", action="store_true", help="train through torch.compile")
+    train.add_argument(
+        "--check-every",
+        type=int,
+        default=1,
+        help="steps between reads of the non-finite-loss flag (more: fewer host-GPU waits)",
+    )
+    train.add_argument(
+        "--out",
+        help="write the results as JSON here: history, test accuracy (synth), time to --target, "
+        "clips/s, FLOPs, provenance",
+    )
+    train.add_argument(
+        "--target", type=float, default=0.95, help="validation accuracy timed to (default: 0.95)"
+    )
+    train.add_argument(
+        "--test-size", type=int, help="synth test clips for --out (default: the val size)"
+    )
     _add_bench_parser(sub, available())
     _add_demo_parser(sub)
     return parser
@@ -158,6 +181,23 @@ def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> Non
         help="rendering time, and least training time per model (default: 3)",
     )
     bench.add_argument("--steps", type=int, default=10, help="least timed training steps")
+    bench.add_argument(
+        "--variant", choices=("tiny", "small", "base"), help="model size (default: each model's)"
+    )
+    bench.add_argument("--compile", action="store_true", help="torch.compile the models")
+    bench.add_argument(
+        "--torchvision",
+        action="store_true",
+        help="also time torchvision's model of the same name, where it has one (needs torchvision)",
+    )
+    bench.add_argument(
+        "--ladder",
+        nargs="+",
+        default=[],
+        choices=models,
+        metavar="MODEL",
+        help="time these models at each step of fp32 -> bf16 -> fused kernels -> torch.compile",
+    )
     bench.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     bench.add_argument("--out", help="also write the results and their provenance as JSON here")
     bench.add_argument(
@@ -189,8 +229,10 @@ _INT_MINIMUMS = {
     "groups": 3,
     "clips_per_group": 1,
     "classes": 2,
+    "check_every": 1,
+    "test_size": 1,
 }
-_POSITIVE = ("lr", "time_limit", "seconds", "fps")
+_POSITIVE = ("lr", "time_limit", "seconds", "fps", "target")
 _NON_NEGATIVE = ("weight_decay",)
 
 
@@ -206,6 +248,8 @@ def _check_args(args: argparse.Namespace) -> None:
             )
         if name in _POSITIVE and not (math.isfinite(value) and value > 0):
             raise ValueError(f"argument {flag}: must be a finite number > 0, got {value}")
+        if name == "target" and value > 1:
+            raise ValueError(f"argument {flag}: must be an accuracy in (0, 1], got {value}")
         if name in _NON_NEGATIVE and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"argument {flag}: must be a finite number >= 0, got {value}")
 
@@ -249,7 +293,8 @@ def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
             val_set, batch_size=max(args.batch_size, 64), shuffle=False, device=dev
         )
         described = f"synth {size['train_size']} train / {size['val_size']} val clips"
-    model = build_for_clips(args.model, train_set.num_classes, **world)
+    variant = {} if args.variant is None else {"variant": args.variant}
+    model = build_for_clips(args.model, train_set.num_classes, **world, **variant)
     checkpoint_dir = Path(args.checkpoint_dir or f"runs/{args.model}-{args.data}")
     trainer = Trainer(
         model,
@@ -265,6 +310,8 @@ def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
         resume=args.resume,
         time_limit_s=args.time_limit,
         progress={"auto": "auto", "on": True, "off": False}[args.progress],
+        compile=args.compile,
+        check_every=args.check_every,
     )
     history = trainer.fit(train_loader, val_loader)
     last = history[-1]
@@ -284,11 +331,89 @@ def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
         "processes": trainer.world_size,
         "checkpoint": str(checkpoint_dir / "last.pt"),
     }
+    if args.out:
+        report = _train_report(args, trainer, size, world, dev)
+        result["test accuracy"] = (
+            f"{report['test']['acc']:.3f}" if report["test"] is not None else "-"
+        )
+        result["time to target"] = (
+            f"{report['time_to_target_s']:.1f} s (epoch {report['epoch_to_target']})"
+            if report["time_to_target_s"] is not None
+            else f"not reached ({args.target:g})"
+        )
+        if distributed.is_main_process():
+            runtime.atomic_write(args.out, lambda f: f.write(json.dumps(report, indent=1) + "\n"))
+            result["results"] = args.out
     if distributed.is_main_process():
         _print_table(result, "final metrics")
         if args.json:
             print(json.dumps(history, indent=1))
     return result
+
+
+def _train_report(
+    args: argparse.Namespace, trainer, size: dict, world: dict, dev: torch.device
+) -> dict:
+    """What ``vidbook train --out`` writes: settings, history, test accuracy on the SynthActions
+    test split (None for real data), time to the target validation accuracy (the training
+    seconds up to the end of the first epoch that reached it), clips/s and provenance."""
+    from vidbook.data import ClipLoader, SynthActions
+    from vidbook.models.flops import clip_flops
+
+    history = trainer.history
+    elapsed, epoch_to_target, time_to_target = 0.0, None, None
+    for row in history:
+        elapsed += row["seconds"]
+        if row["val_acc"] is not None and row["val_acc"] >= args.target:
+            epoch_to_target, time_to_target = row["epoch"], elapsed
+            break
+    test = None
+    if args.data == "synth":
+        test_set = SynthActions(
+            "test",
+            size=args.test_size or size["val_size"],
+            difficulty=args.difficulty,
+            seed=args.seed,
+            **world,
+        )
+        loader = ClipLoader(
+            test_set, batch_size=max(args.batch_size, 64), shuffle=False, device=dev
+        )
+        metrics = trainer.evaluate(loader)
+        test = {"acc": metrics["acc"], "loss": metrics["loss"], "clips": len(test_set)}
+    steady = [row["clips_per_s"] for row in history[1:]] or [history[0]["clips_per_s"]]
+    model = trainer.model
+    with torch.device("meta"):
+        meta = copy.deepcopy(model).to("meta")
+    return {
+        "model": args.model,
+        "variant": args.variant,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "flops_per_clip_train": clip_flops(meta, **world, backward=True),
+        "data": {
+            "name": args.data,
+            **world,
+            "train_size": size["train_size"] if args.data == "synth" else None,
+            "val_size": size["val_size"] if args.data == "synth" else None,
+            "difficulty": args.difficulty if args.data == "synth" else None,
+            "seed": args.seed,
+        },
+        "recipe": {
+            **trainer.config.to_dict(),
+            "batch_size": args.batch_size,
+            "processes": trainer.world_size,
+        },
+        "history": history,
+        "target": args.target,
+        "epoch_to_target": epoch_to_target,
+        "time_to_target_s": time_to_target,
+        "test": test,
+        "clips_per_s": statistics.median(steady),
+        "train_seconds": sum(row["seconds"] for row in history),
+        "device": str(dev),
+        "device_name": runtime.device_name(dev),
+        "provenance": runtime.provenance("vidbook " + shlex.join(args.argv)),
+    }
 
 
 def _folder_data(args: argparse.Namespace, world: dict) -> tuple:
@@ -368,7 +493,8 @@ def _print_columns(header: list[str], rows: list[list[str]]) -> None:
 
 
 def _bench_rows(result: dict) -> list[list[str]]:
-    """One table row per measurement: what, batch, clips/s, ms per batch, parameters, memory."""
+    """One table row per measurement: what, batch, clips/s, ms per batch, TFLOP/s, MFU,
+    parameters, peak memory."""
     rows = []
     if result["render"] is not None:
         r = result["render"]
@@ -378,23 +504,28 @@ def _bench_rows(result: dict) -> list[list[str]]:
                 str(r["batch_size"]),
                 f"{r['clips_per_s']:,.1f}",
                 f"{r['ms_per_batch']:,.1f}",
-                "-",
-                "-",
+                *["-"] * 4,
             ]
         )
     for name, t in result["train"].items():
-        peak = t["peak_memory_bytes"]
-        rows.append(
-            [
-                f"train {name}",
-                str(t["batch_size"]),
-                f"{t['clips_per_s']:,.1f}",
-                f"{t['ms_per_step']:,.1f}",
-                f"{t['parameters']:,}",
-                f"{peak / 2**20:,.0f} MiB" if peak is not None else "-",
-            ]
-        )
+        rows.append([f"train {name}", *_train_cells(t)])
     return rows
+
+
+def _train_cells(t: dict) -> list[str]:
+    peak = t["peak_memory_bytes"]
+    return [
+        str(t["batch_size"]),
+        f"{t['clips_per_s']:,.1f}",
+        f"{t['ms_per_step']:,.1f}",
+        f"{t['tflops']:,.3g}",
+        f"{100 * t['mfu']:.1f} %" if t["mfu"] is not None else "-",
+        f"{t['parameters']:,}",
+        f"{peak / 2**20:,.0f} MiB" if peak is not None else "-",
+    ]
+
+
+_BENCH_HEADER = ["batch", "clips/s", "ms/batch", "TFLOP/s", "MFU", "parameters", "peak memory"]
 
 
 def bench(args: argparse.Namespace, command: str | None = None) -> dict:
@@ -417,6 +548,10 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
         device=args.device,
         seconds=args.seconds,
         steps=args.steps,
+        variant=args.variant,
+        compile=args.compile,
+        torchvision=args.torchvision,
+        ladder_models=args.ladder,
         out=args.out,
         command=command,
     )
@@ -426,9 +561,14 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
         f"CPU threads: {prov['threads']}"
     )
     print(f"clips of {args.frames} frames x {args.height} x {args.width} pixels")
+    if result["peak_tflops"]:
+        print(f"MFU against a bf16 peak of {result['peak_tflops']:g} TFLOP/s")
     print()
-    header = ["measurement", "batch", "clips/s", "ms/batch", "parameters", "peak memory"]
-    _print_columns(header, _bench_rows(result))
+    _print_columns(["measurement", *_BENCH_HEADER], _bench_rows(result))
+    for model, rows in result["ladder"].items():
+        print(f"\nspeed-up ladder of {model}")
+        table = [[r["rung"], *_train_cells(r), f"{r['speedup']:.2f}x"] for r in rows]
+        _print_columns(["setting", *_BENCH_HEADER, "speed-up"], table)
     if args.out:
         print(f"\nwrote {args.out}")
     return result
@@ -454,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     try:
         _check_args(args)
         if args.command == "info":

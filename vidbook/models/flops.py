@@ -35,14 +35,24 @@ def flops_per_clip(
     backward: bool = False,
     **cfg,
 ) -> int:
-    """FLOPs for one clip ``(1, 3, frames, height, width)`` through model ``name``
+    """FLOPs for one clip ``(3, frames, height, width)`` through model ``name``
     (``vidbook.models.build_for_clips(name, num_classes, frames, height, width, **cfg)``,
-    built on the meta device), forward only or forward and backward."""
+    built on the meta device), forward only or forward and backward (in training mode)."""
     with torch.device("meta"):
         model = build_for_clips(name, num_classes, frames, height, width, **cfg)
-        clips = torch.empty(1, 3, frames, height, width)
+    return clip_flops(model, frames, height, width, backward=backward)
+
+
+def clip_flops(
+    model: torch.nn.Module, frames: int, height: int, width: int, backward: bool = False
+) -> int:
+    """FLOPs per clip ``(3, frames, height, width)`` of ``model``, counted on a batch of two
+    (batch norm in training mode needs more than one value per channel) and halved; the model
+    is put in training mode with ``backward``, in evaluation mode without."""
+    device = next(model.parameters()).device
+    clips = torch.empty(2, 3, frames, height, width, device=device)
     model.train(backward)
-    return count_flops(model, clips, backward=backward)
+    return count_flops(model, clips, backward=backward) // 2
 
 
 def parameter_count(model: torch.nn.Module) -> int:

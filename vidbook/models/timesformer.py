@@ -18,7 +18,7 @@ Parameters and forward FLOPs per clip (``torch.utils.flop_counter``, 2 FLOPs per
 =================  ========  ============  =================  ===============
 model              variant   parameters    clip (T x H x W)   GFLOPs forward
 =================  ========  ============  =================  ===============
-timesformer        tiny      194,378       16 x 32 x 32       0.04855
+timesformer        tiny      194,378       16 x 32 x 32       0.04854
 timesformer        small     29,607,562    16 x 112 x 112     23.3
 timesformer        base      117,017,866   16 x 112 x 112     91.46
 timesformer        base      117,130,762   16 x 224 x 224     374.3

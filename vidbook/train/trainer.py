@@ -86,7 +86,9 @@ class TrainConfig:
     ``accumulate``: batches whose gradients are summed (each loss divided by their number)
     before one optimizer step — a batch ``accumulate`` times larger in the memory of one.
     ``amp``: ``"auto"`` (bf16 autocast on CUDA, off elsewhere), ``"bf16"``, ``"fp16"`` (autocast
-    with a dynamic gradient scaler, for GPUs without bf16) or ``"off"``.
+    with a dynamic gradient scaler, for GPUs without bf16) or ``"off"``. ``compile``: train
+    through ``torch.compile(model)`` (True: the default backend; a string: that backend, e.g.
+    ``"eager"``); evaluation and checkpoints use the model itself.
     """
 
     epochs: int = 3
@@ -104,6 +106,7 @@ class TrainConfig:
     progress: str | bool = "auto"
     check_every: int = 1
     time_limit_s: float | None = None
+    compile: bool | str = False
 
     def __post_init__(self) -> None:
         self._check_counts()
@@ -151,6 +154,8 @@ class TrainConfig:
             raise _bad("progress", self.progress, "'auto', True or False")
         if not isinstance(self.resume, bool):
             raise _bad("resume", self.resume, "True or False")
+        if not isinstance(self.compile, (bool, str)) or self.compile == "":
+            raise _bad("compile", self.compile, "True, False or a torch.compile backend name")
 
     def _check_paths(self) -> None:
         if self.checkpoint_dir is not None:
@@ -285,6 +290,9 @@ class Trainer:
         if self.world_size > 1:
             ids = [self.device.index] if cuda else None
             self.train_module = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if self.config.compile:
+            backend = self.config.compile if isinstance(self.config.compile, str) else "inductor"
+            self.train_module = torch.compile(self.train_module, backend=backend)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.config.amp == "fp16")
         groups = _param_groups(self.model, self.config.weight_decay)
         if optimizer is None:
