@@ -38,11 +38,13 @@ HASH_CMD  := { find vidbook -type f -name '*.py' -print0 | LC_ALL=C sort -z | xa
 # Programs started by the recipes (jupyter, the notebook kernels) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup book site assets nb-cache test test-unit test-nb test-site lint format lab serve clean
+.PHONY: help setup book site assets nb-cache test test-unit test-nb test-site lint format lab serve clean bench results-gpu
 
 help:
 	@echo "make book       build the website into $(HTML) (notebooks executed, warnings fail)"
 	@echo "make test       lint + unit tests + notebooks + website build + browser test, timed"
+	@echo "make bench      the benchmark suite of this device -> data/results/bench-<device>.json"
+	@echo "make results-gpu  on a GPU: the suite and the flagships' full training -> data/results"
 	@echo "make lab        JupyterLab on book/"
 	@echo "make serve      serve $(HTML) on http://127.0.0.1:$(PORT)/ (PORT=... to change)"
 	@echo "make setup      create $(VENV) and install the pinned requirements"
@@ -142,6 +144,14 @@ test-site: setup
 # ---------------------------------------------------------------------------------------------
 # Working on the book.
 # (Jupyter refuses to run as root without --allow-root, as in a container.)
+# ---------------------------------------------------------------------------------------------
+# Measurements for chapter 7: committed under data/results, rendered by the book.
+bench: setup
+	$(PY) -m vidbook bench --suite --out-dir data/results
+
+results-gpu: setup
+	PYTHON=$(PY) scripts/gpu-results.sh data/results
+
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=book $$(if [ "$$(id -u)" = 0 ]; then echo --allow-root; fi)
 

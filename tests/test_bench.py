@@ -293,6 +293,35 @@ def test_cli_bench_zoo_smoke_run_with_a_ladder_writes_json(tmp_path, capsys):
     assert data["provenance"]["command"] == "vidbook " + " ".join(args)
 
 
+def test_cli_bench_suite_writes_bench_device_json(tmp_path, capsys, monkeypatch):
+    small = {"frames": 4, "size": 16}
+    plan = {
+        "runs": [{"model": "r2plus1d_18", "variant": "tiny", **small}],
+        "batch_size": 2,
+        "render_sizes": [16],
+        "ladder": [{"model": "vivit", "variant": "tiny", **small}],
+    }
+    monkeypatch.setitem(bench.SUITES, "cpu", plan)
+    args = ["bench", "--suite", "--out-dir", str(tmp_path), "--seconds", "0.05", "--steps", "1"]
+    assert main([*args, "--no-compile"]) == 0
+    printed = capsys.readouterr().out
+    assert "train r2plus1d_18 tiny 4x16x16" in printed
+    assert "speed-up ladder of vivit tiny 4x16x16" in printed
+    data = json.loads((tmp_path / "bench-cpu.json").read_text())
+    assert data["suite"] == "cpu" and data["peak_tflops"] is None
+    assert [r["height"] for r in data["render"]] == [16]
+    assert [(t["model"], t["variant"], t["source"]) for t in data["train"]] == [
+        ("r2plus1d_18", "tiny", "vidbook")
+    ]
+    (entry,) = data["ladder"]
+    assert [r["rung"] for r in entry["rows"]] == ["fp32", "+ bf16 autocast", "+ fused kernels"]
+    assert data["provenance"]["command"].endswith("--no-compile")
+
+
+def test_device_slug():
+    assert bench.device_slug(torch.device("cpu")) == "cpu"
+
+
 def test_cli_bench_no_render_times_only_the_models(capsys):
     args = ["bench", "--no-render", "--models", "frame_cnn", *TINY_ARGS, "--seconds", "0.1"]
     assert main(args) == 0

@@ -478,3 +478,122 @@ def _torchvision_has(name: str) -> bool:
     except ImportError:
         return False
     return hasattr(tv_video, name)
+
+
+# --------------------------------------------------------------------------------------------
+# The suites behind data/results/bench-<device>.json
+# --------------------------------------------------------------------------------------------
+_ZOO = ("frame_cnn", "c3d", "r3d_18", "r2plus1d_18", "timesformer", "vivit")
+# What ``suite`` measures on each kind of device: the book's CPU scale (tiny models, 32 x 32
+# clips), and published scale on a GPU (base models, 112 x 112 clips; the transformers also at
+# 224 x 224, ViT-B's pre-training resolution).
+SUITES: dict[str, dict] = {
+    "cpu": {
+        "runs": [{"model": m, "variant": "tiny", "frames": 16, "size": 32} for m in _ZOO],
+        "batch_size": 32,
+        "render_sizes": [32, 112],
+        "ladder": [
+            {"model": m, "variant": "tiny", "frames": 16, "size": 32}
+            for m in ("r2plus1d_18", "vivit")
+        ],
+    },
+    "cuda": {
+        "runs": [{"model": m, "variant": "base", "frames": 16, "size": 112} for m in _ZOO]
+        + [
+            {"model": m, "variant": "base", "frames": 16, "size": 224}
+            for m in ("timesformer", "vivit")
+        ],
+        "batch_size": 32,
+        "render_sizes": [112, 224],
+        "ladder": [
+            {"model": m, "variant": "base", "frames": 16, "size": 112}
+            for m in ("r2plus1d_18", "vivit")
+        ],
+    },
+}
+
+
+def device_slug(dev: torch.device) -> str:
+    """A short file-name part for a device: ``cpu``, ``mps`` or the GPU's model (``h100``)."""
+    if dev.type != "cuda":
+        return dev.type
+    name = runtime.device_name(dev).upper()
+    for key in ("H200", "H100", "A100", "L40S", "L4", "A10G", "V100", "T4"):
+        if key in name:
+            return key.lower()
+    return "cuda"
+
+
+def suite(
+    device: torch.device | str | None = None,
+    out_dir: str | os.PathLike | None = None,
+    seconds: float = 5.0,
+    steps: int = 10,
+    warmup: int = 3,
+    compile_ladder: bool = True,
+    runs: Sequence[dict] | None = None,
+    ladders: Sequence[dict] | None = None,
+    command: str | None = None,
+) -> dict:
+    """Measure the device's suite (``SUITES["cpu"]`` or ``SUITES["cuda"]``) and write it to
+    ``out_dir/bench-<device_slug>.json``.
+
+    Rendering at each of ``render_sizes``; one ``train_throughput`` row per run (with
+    torchvision's model of the same name beside ours where torchvision is installed, and
+    ``vs_torchvision``); the speed-up ladder of each ``ladder`` entry (the compile rung only with
+    ``compile_ladder``). ``runs`` and ``ladders`` replace the suite's (``{"model", "variant",
+    "frames", "size"}`` each). Returns the JSON's dict:
+    ``suite``, ``device``, ``device_name``, ``peak_tflops``, ``render`` (list), ``train``
+    (list), ``ladder`` (list of ``{"model", "variant", "frames", "size", "rows"}``) and
+    ``provenance``.
+    """
+    dev = resolve_device(device)
+    plan = SUITES["cuda" if dev.type == "cuda" else "cpu"]
+    runs = plan["runs"] if runs is None else list(runs)
+    ladders = plan["ladder"] if ladders is None else list(ladders)
+    batch = plan["batch_size"]
+    timing = {"device": dev, "seconds": seconds, "steps": steps, "warmup": warmup}
+    name = runtime.device_name(dev)
+    result: dict = {
+        "suite": "cuda" if dev.type == "cuda" else "cpu",
+        "device": str(dev),
+        "device_name": name,
+        "peak_tflops": peak_tflops(name) if dev.type == "cuda" else None,
+        "render": [],
+        "train": [],
+        "ladder": [],
+    }
+    for size in plan["render_sizes"]:
+        result["render"].append(
+            render_throughput(
+                batch_size=batch, frames=16, height=size, width=size, device=dev, seconds=seconds
+            )
+        )
+    for run_ in runs:
+        shape = {"frames": run_["frames"], "height": run_["size"], "width": run_["size"]}
+        ours = train_throughput(
+            run_["model"], batch_size=batch, variant=run_["variant"], **shape, **timing
+        )
+        result["train"].append(ours)
+        if _torchvision_has(run_["model"]):
+            theirs = train_throughput(
+                run_["model"], batch_size=batch, source="torchvision", **shape, **timing
+            )
+            ours["vs_torchvision"] = ours["clips_per_s"] / theirs["clips_per_s"]
+            result["train"].append(theirs)
+    rungs = [r["name"] for r in LADDER if compile_ladder or not r["compile"]]
+    for entry in ladders:
+        shape = {"frames": entry["frames"], "height": entry["size"], "width": entry["size"]}
+        rows = ladder(
+            entry["model"],
+            rungs=rungs,
+            batch_size=batch,
+            variant=entry["variant"],
+            **shape,
+            **timing,
+        )
+        result["ladder"].append({**entry, "rows": rows})
+    result["provenance"] = runtime.provenance(command)
+    if out_dir is not None:
+        write_json(result, Path(out_dir) / f"bench-{device_slug(dev)}.json")
+    return result

@@ -201,6 +201,18 @@ def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> Non
     bench.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     bench.add_argument("--out", help="also write the results and their provenance as JSON here")
     bench.add_argument(
+        "--suite",
+        action="store_true",
+        help="measure the device's whole suite (the model zoo, rendering, the speed-up ladder) "
+        "and write bench-<device>.json into --out-dir",
+    )
+    bench.add_argument(
+        "--out-dir", default="data/results", help="with --suite (default: %(default)s)"
+    )
+    bench.add_argument(
+        "--no-compile", action="store_true", help="with --suite: leave torch.compile off the ladder"
+    )
+    bench.add_argument(
         "--decode",
         action="store_true",
         help="time video decoding instead: the whole file vs 16-frame clips (PyAV)",
@@ -536,6 +548,8 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
         torch.set_num_threads(args.threads)
     if args.decode:
         return _bench_decode(args, command)
+    if args.suite:
+        return _bench_suite(args, command)
     if args.video:
         raise ValueError("argument --video: only used with --decode")
     result = vbench.run(
@@ -571,6 +585,47 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
         _print_columns(["setting", *_BENCH_HEADER, "speed-up"], table)
     if args.out:
         print(f"\nwrote {args.out}")
+    return result
+
+
+def _bench_suite(args: argparse.Namespace, command: str | None) -> dict:
+    """``vidbook bench --suite``: the device's suite, printed and written to --out-dir."""
+    from vidbook import bench as vbench
+
+    result = vbench.suite(
+        device=args.device,
+        out_dir=args.out_dir,
+        seconds=args.seconds,
+        steps=args.steps,
+        compile_ladder=not args.no_compile,
+        command=command,
+    )
+    print(f"vidbook bench --suite on {result['device']} ({result['device_name']})")
+    print()
+    rows = [
+        [
+            f"render synth {r['frames']}x{r['height']}x{r['width']}",
+            str(r["batch_size"]),
+            f"{r['clips_per_s']:,.1f}",
+            f"{r['ms_per_batch']:,.1f}",
+            *["-"] * 4,
+        ]
+        for r in result["render"]
+    ]
+    for t in result["train"]:
+        label = f"{t['source']}/{t['model']}" if t["source"] != "vidbook" else t["model"]
+        label += f" {t['variant'] or ''} {t['frames']}x{t['height']}x{t['width']}"
+        rows.append([f"train {' '.join(label.split())}", *_train_cells(t)])
+    _print_columns(["measurement", *_BENCH_HEADER], rows)
+    for entry in result["ladder"]:
+        print(
+            f"\nspeed-up ladder of {entry['model']} {entry['variant']} "
+            f"{entry['frames']}x{entry['size']}x{entry['size']}"
+        )
+        table = [[r["rung"], *_train_cells(r), f"{r['speedup']:.2f}x"] for r in entry["rows"]]
+        _print_columns(["setting", *_BENCH_HEADER, "speed-up"], table)
+    slug = vbench.device_slug(vbench.resolve_device(args.device))
+    print(f"\nwrote {Path(args.out_dir) / f'bench-{slug}.json'}")
     return result
 
 
