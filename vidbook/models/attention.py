@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbook.models._checks import check_clips
+
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention over (B, L, dim) with ``nn.MultiheadAttention``'s parameter
@@ -88,3 +90,50 @@ class EncoderBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.self_attn(self.norm1(x)))
         return x + self.dropout(self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(x))))))
+
+
+class TubeletInput(nn.Module):
+    """Base of the video transformers: standardise clips and cut them into tubelet tokens.
+
+    ``cfg`` needs ``in_channels``, ``frames``, ``size``, ``tubelet`` (t, p, p), ``dim``,
+    ``input_mean`` and ``input_std``. Sets ``cfg``, ``grid`` = (T', H', W') = (frames / t,
+    size / p, size / p), the buffers ``input_mean`` and ``input_std`` (1, C, 1, 1, 1) and the
+    tubelet embedding ``embed`` (a Conv3d with kernel = stride = tubelet).
+    """
+
+    name = "video transformer"  # for error messages
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        self.cfg = cfg
+        t, p, q = cfg.tubelet
+        if p != q or cfg.frames % t or cfg.size % p:
+            raise ValueError(
+                f"frames ({cfg.frames}) and size ({cfg.size}) must be divisible by the tubelet "
+                f"{tuple(cfg.tubelet)} (t, p, p)"
+            )
+        if len(cfg.input_mean) != cfg.in_channels or len(cfg.input_std) != cfg.in_channels:
+            raise ValueError(
+                f"input_mean and input_std need one value per channel ({cfg.in_channels}), got "
+                f"{cfg.input_mean} and {cfg.input_std}"
+            )
+        self.grid = (cfg.frames // t, cfg.size // p, cfg.size // p)
+        shape = (1, cfg.in_channels, 1, 1, 1)
+        self.register_buffer("input_mean", torch.tensor(cfg.input_mean).view(shape), False)
+        self.register_buffer("input_std", torch.tensor(cfg.input_std).view(shape), False)
+        self.embed = nn.Conv3d(
+            cfg.in_channels, cfg.dim, kernel_size=cfg.tubelet, stride=cfg.tubelet
+        )
+
+    def tubelet_tokens(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips (B, C, T, H, W) -> tubelet tokens (B, T', N, dim), N = H' W', no positions."""
+        check_clips(clips, self.cfg.in_channels, self.name)
+        expected = (self.cfg.frames, self.cfg.size, self.cfg.size)
+        if tuple(clips.shape[2:]) != expected:
+            raise ValueError(
+                f"{self.name} was built for clips (B, {self.cfg.in_channels}, {expected[0]}, "
+                f"{expected[1]}, {expected[2]}), got {tuple(clips.shape)}; build it with "
+                "frames=... and size=... to match"
+            )
+        x = self.embed((clips - self.input_mean) / self.input_std)  # (B, dim, T', H', W')
+        return x.flatten(3).permute(0, 2, 3, 1)  # (B, T', N, dim)

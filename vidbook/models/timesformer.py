@@ -32,8 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vidbook.models._checks import check_clips
-from vidbook.models.attention import AttentionPool, SelfAttention
+from vidbook.models.attention import AttentionPool, SelfAttention, TubeletInput
 from vidbook.models.registry import register
 
 VARIANTS = {
@@ -87,30 +86,13 @@ class DividedBlock(nn.Module):
         return xs.view(b, t, n, d)
 
 
-class TimeSformer(nn.Module):
+class TimeSformer(TubeletInput):
     """(B, C, T, H, W) clips -> (B, num_classes) logits."""
 
+    name = "timesformer"
+
     def __init__(self, cfg: TimeSformerConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        t, p, _ = cfg.tubelet
-        if cfg.frames % t or cfg.size % p:
-            raise ValueError(
-                f"frames ({cfg.frames}) and size ({cfg.size}) must be divisible by the tubelet "
-                f"{cfg.tubelet}"
-            )
-        if len(cfg.input_mean) != cfg.in_channels or len(cfg.input_std) != cfg.in_channels:
-            raise ValueError(
-                f"input_mean and input_std need one value per channel ({cfg.in_channels}), got "
-                f"{cfg.input_mean} and {cfg.input_std}"
-            )
-        self.grid = (cfg.frames // t, cfg.size // p, cfg.size // p)
-        shape = (1, cfg.in_channels, 1, 1, 1)
-        self.register_buffer("input_mean", torch.tensor(cfg.input_mean).view(shape), False)
-        self.register_buffer("input_std", torch.tensor(cfg.input_std).view(shape), False)
-        self.embed = nn.Conv3d(
-            cfg.in_channels, cfg.dim, kernel_size=cfg.tubelet, stride=cfg.tubelet
-        )
+        super().__init__(cfg)
         self.pos_time = nn.Parameter(torch.zeros(1, self.grid[0], 1, cfg.dim))
         self.pos_space = nn.Parameter(torch.zeros(1, 1, self.grid[1] * self.grid[2], cfg.dim))
         nn.init.trunc_normal_(self.pos_time, std=0.02)
@@ -124,18 +106,7 @@ class TimeSformer(nn.Module):
 
     def tokens(self, clips: torch.Tensor) -> torch.Tensor:
         """Clips (B, C, T, H, W) -> tokens with positions (B, T/t, N, dim), N = (H/p)(W/p)."""
-        check_clips(clips, self.cfg.in_channels, "timesformer")
-        expected = (self.cfg.frames, self.cfg.size, self.cfg.size)
-        if tuple(clips.shape[2:]) != expected:
-            raise ValueError(
-                f"timesformer was built for clips (B, {self.cfg.in_channels}, {expected[0]}, "
-                f"{expected[1]}, {expected[2]}), got {tuple(clips.shape)}; build it with "
-                "frames=... and size=... to match"
-            )
-        x = self.embed((clips - self.input_mean) / self.input_std)  # (B, dim, T', H', W')
-        b, d, t = x.shape[:3]
-        x = x.flatten(3).permute(0, 2, 3, 1)  # (B, T', N, dim)
-        return x + self.pos_time + self.pos_space
+        return self.tubelet_tokens(clips) + self.pos_time + self.pos_space
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         x = self.tokens(clips)

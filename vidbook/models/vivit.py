@@ -37,8 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vidbook.models._checks import check_clips
-from vidbook.models.attention import EncoderBlock
+from vidbook.models.attention import EncoderBlock, TubeletInput
 from vidbook.models.registry import register
 
 VARIANTS = {
@@ -87,31 +86,14 @@ class ViViTConfig:
     input_std: tuple[float, ...] = (0.160, 0.150, 0.154)
 
 
-class ViViT(nn.Module):
+class ViViT(TubeletInput):
     """(B, C, T, H, W) clips -> (B, num_classes) logits."""
 
+    name = "vivit"
+
     def __init__(self, cfg: ViViTConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        t, p, q = cfg.tubelet
-        if p != q or cfg.frames % t or cfg.size % p:
-            raise ValueError(
-                f"frames ({cfg.frames}) and size ({cfg.size}) must be divisible by the tubelet "
-                f"{tuple(cfg.tubelet)} (t, p, p)"
-            )
-        if len(cfg.input_mean) != cfg.in_channels or len(cfg.input_std) != cfg.in_channels:
-            raise ValueError(
-                f"input_mean and input_std need one value per channel ({cfg.in_channels}), got "
-                f"{cfg.input_mean} and {cfg.input_std}"
-            )
-        self.grid = (cfg.frames // t, cfg.size // p, cfg.size // p)
+        super().__init__(cfg)
         n = self.grid[1] * self.grid[2]
-        shape = (1, cfg.in_channels, 1, 1, 1)
-        self.register_buffer("input_mean", torch.tensor(cfg.input_mean).view(shape), False)
-        self.register_buffer("input_std", torch.tensor(cfg.input_std).view(shape), False)
-        self.embed = nn.Conv3d(
-            cfg.in_channels, cfg.dim, kernel_size=cfg.tubelet, stride=cfg.tubelet
-        )
         self.cls_space = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.pos_space = nn.Parameter(torch.zeros(1, n + 1, cfg.dim))
         self.cls_time = nn.Parameter(torch.zeros(1, 1, cfg.dim))
@@ -132,16 +114,7 @@ class ViViT(nn.Module):
 
     def tokens(self, clips: torch.Tensor) -> torch.Tensor:
         """Clips (B, C, T, H, W) -> tubelet tokens (B, T', N, dim), N = (H/p)(W/p)."""
-        check_clips(clips, self.cfg.in_channels, "vivit")
-        expected = (self.cfg.frames, self.cfg.size, self.cfg.size)
-        if tuple(clips.shape[2:]) != expected:
-            raise ValueError(
-                f"vivit was built for clips (B, {self.cfg.in_channels}, {expected[0]}, "
-                f"{expected[1]}, {expected[2]}), got {tuple(clips.shape)}; build it with "
-                "frames=... and size=... to match"
-            )
-        x = self.embed((clips - self.input_mean) / self.input_std)  # (B, dim, T', H', W')
-        return x.flatten(3).permute(0, 2, 3, 1)  # (B, T', N, dim)
+        return self.tubelet_tokens(clips)
 
     def frame_summaries(self, clips: torch.Tensor) -> torch.Tensor:
         """The spatial encoder's class token per tubelet-time slice, (B, T', dim)."""
