@@ -459,16 +459,25 @@ def run(
     for model in models:
         ours = train_throughput(model, **timing, variant=variant, compile=compile)
         result["train"][model] = ours
-        if torchvision and _torchvision_has(model):
-            theirs = train_throughput(model, **timing, compile=compile, source="torchvision")
+        if torchvision and (theirs := _torchvision_peer(ours, **timing, compile=compile)):
             result["train"][f"torchvision/{model}"] = theirs
-            ours["vs_torchvision"] = ours["clips_per_s"] / theirs["clips_per_s"]
     for model in ladder_models:
         result["ladder"][model] = ladder(model, **timing, variant=variant)
     result["provenance"] = runtime.provenance(command)
     if out is not None:
         write_json(result, out)
     return result
+
+
+def _torchvision_peer(ours: dict, **kwargs) -> dict | None:
+    """``train_throughput`` of torchvision's model of the name of ``ours`` (a result row), with
+    ``kwargs``; adds ``vs_torchvision`` (our clips/s over theirs) to ``ours``. None if
+    torchvision is missing or has no such model."""
+    if not _torchvision_has(ours["model"]):
+        return None
+    theirs = train_throughput(ours["model"], source="torchvision", **kwargs)
+    ours["vs_torchvision"] = ours["clips_per_s"] / theirs["clips_per_s"]
+    return theirs
 
 
 def _torchvision_has(name: str) -> bool:
@@ -575,11 +584,7 @@ def suite(
             run_["model"], batch_size=batch, variant=run_["variant"], **shape, **timing
         )
         result["train"].append(ours)
-        if _torchvision_has(run_["model"]):
-            theirs = train_throughput(
-                run_["model"], batch_size=batch, source="torchvision", **shape, **timing
-            )
-            ours["vs_torchvision"] = ours["clips_per_s"] / theirs["clips_per_s"]
+        if theirs := _torchvision_peer(ours, batch_size=batch, **shape, **timing):
             result["train"].append(theirs)
     rungs = [r["name"] for r in LADDER if compile_ladder or not r["compile"]]
     for entry in ladders:

@@ -395,8 +395,7 @@ def _train_report(
         test = {"acc": metrics["acc"], "loss": metrics["loss"], "clips": len(test_set)}
     steady = [row["clips_per_s"] for row in history[1:]] or [history[0]["clips_per_s"]]
     model = trainer.model
-    with torch.device("meta"):
-        meta = copy.deepcopy(model).to("meta")
+    meta = copy.deepcopy(model).to("meta")  # FLOPs are counted from shapes alone
     return {
         "model": args.model,
         "variant": args.variant,
@@ -540,6 +539,13 @@ def _train_cells(t: dict) -> list[str]:
 _BENCH_HEADER = ["batch", "clips/s", "ms/batch", "TFLOP/s", "MFU", "parameters", "peak memory"]
 
 
+def _print_ladder(title: str, rows: list[dict]) -> None:
+    """The rows of ``vidbook.bench.ladder`` as a table, with their speed-ups."""
+    print(f"\nspeed-up ladder of {title}")
+    table = [[r["rung"], *_train_cells(r), f"{r['speedup']:.2f}x"] for r in rows]
+    _print_columns(["setting", *_BENCH_HEADER, "speed-up"], table)
+
+
 def bench(args: argparse.Namespace, command: str | None = None) -> dict:
     """Run ``vidbook.bench.run`` with the arguments and print its numbers as a table."""
     from vidbook import bench as vbench
@@ -580,9 +586,7 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
     print()
     _print_columns(["measurement", *_BENCH_HEADER], _bench_rows(result))
     for model, rows in result["ladder"].items():
-        print(f"\nspeed-up ladder of {model}")
-        table = [[r["rung"], *_train_cells(r), f"{r['speedup']:.2f}x"] for r in rows]
-        _print_columns(["setting", *_BENCH_HEADER, "speed-up"], table)
+        _print_ladder(model, rows)
     if args.out:
         print(f"\nwrote {args.out}")
     return result
@@ -618,12 +622,8 @@ def _bench_suite(args: argparse.Namespace, command: str | None) -> dict:
         rows.append([f"train {' '.join(label.split())}", *_train_cells(t)])
     _print_columns(["measurement", *_BENCH_HEADER], rows)
     for entry in result["ladder"]:
-        print(
-            f"\nspeed-up ladder of {entry['model']} {entry['variant']} "
-            f"{entry['frames']}x{entry['size']}x{entry['size']}"
-        )
-        table = [[r["rung"], *_train_cells(r), f"{r['speedup']:.2f}x"] for r in entry["rows"]]
-        _print_columns(["setting", *_BENCH_HEADER, "speed-up"], table)
+        size = f"{entry['frames']}x{entry['size']}x{entry['size']}"
+        _print_ladder(f"{entry['model']} {entry['variant']} {size}", entry["rows"])
     slug = vbench.device_slug(vbench.resolve_device(args.device))
     print(f"\nwrote {Path(args.out_dir) / f'bench-{slug}.json'}")
     return result
