@@ -38,13 +38,14 @@ HASH_CMD  := { find vidbook -type f -name '*.py' -print0 | LC_ALL=C sort -z | xa
 # Programs started by the recipes (jupyter, the notebook kernels) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup book site assets nb-cache test test-unit test-nb test-site lint format lab serve clean bench results-gpu
+.PHONY: help setup book site assets nb-cache test test-unit test-nb test-site lint format lab serve clean bench results-gpu claims
 
 help:
 	@echo "make book       build the website into $(HTML) (notebooks executed, warnings fail)"
 	@echo "make test       lint + unit tests + notebooks + website build + browser test, timed"
 	@echo "make bench      the benchmark suite of this device -> data/results/bench-<device>.json"
 	@echo "make results-gpu  on a GPU: the suite and the flagships' full training -> data/results"
+	@echo "make claims     rerun the chapters under 3 seeds x 1 and 2 threads: worst margin of every claim"
 	@echo "make lab        JupyterLab on book/"
 	@echo "make serve      serve $(HTML) on http://127.0.0.1:$(PORT)/ (PORT=... to change)"
 	@echo "make setup      create $(VENV) and install the pinned requirements"
@@ -151,6 +152,12 @@ bench: setup
 
 results-gpu: setup
 	PYTHON=$(PY) scripts/gpu-results.sh data/results
+
+# Every claim a chapter makes about a training outcome (vidbook.claims.claim), measured over
+# seeds 0, 1, 2 and 1 or 2 threads; prints the worst margin of each. Not part of make test: it
+# runs every chapter six times.
+claims: setup
+	$(PY) scripts/claims.py $(CLAIMS_ARGS)
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=book $$(if [ "$$(id -u)" = 0 ]; then echo --allow-root; fi)

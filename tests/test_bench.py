@@ -318,6 +318,24 @@ def test_cli_bench_suite_writes_bench_device_json(tmp_path, capsys, monkeypatch)
     assert data["provenance"]["command"].endswith("--no-compile")
 
 
+def test_suite_plan_by_name_or_environment(tmp_path, monkeypatch):
+    fast = {"device": "cpu", "seconds": 0.01, "steps": 1, "warmup": 0, "runs": [], "ladders": []}
+    monkeypatch.setenv(bench.SUITE_ENV, "smoke")
+    data = bench.suite(out_dir=tmp_path, **fast)
+    assert data["suite"] == "smoke" and data["train"] == [] and data["ladder"] == []
+    (render,) = data["render"]
+    assert (render["batch_size"], render["frames"], render["height"]) == (2, 4, 16)
+    assert json.loads((tmp_path / "bench-cpu.json").read_text())["suite"] == "smoke"
+    smoke = bench.SUITES["smoke"]
+    assert smoke["compile_backend"] == "eager"
+    assert {r["model"] for r in smoke["runs"]} == {r["model"] for r in bench.SUITES["cuda"]["runs"]}
+    with pytest.raises(ValueError, match="unknown suite 'nope'"):
+        bench.suite(plan="nope", **fast)
+    monkeypatch.setenv(bench.SUITE_ENV, "cuda")
+    with pytest.raises(ValueError, match="cuda suite needs a CUDA device"):
+        bench.suite(**fast)
+
+
 def test_device_slug():
     assert bench.device_slug(torch.device("cpu")) == "cpu"
 

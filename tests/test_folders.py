@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from vidbook import VidbookError
 from vidbook.data import folders
 from vidbook.data.folders import (
     HMDB51,
@@ -18,11 +19,17 @@ from vidbook.data.folders import (
     read_kinetics_csv,
     video_loader,
 )
+from vidbook.errors import DataFileError, MissingFileError
 
 UCF_CLASSES = ("ApplyEyeMakeup", "Archery", "HandstandPushups")
 
 
-def touch(path: Path, data: bytes = b"") -> Path:
+# What the fake videos hold: a few bytes, not a video (the readers stat them, never decode them;
+# a 0-byte file is refused as an interrupted copy).
+PLACEHOLDER = b"not decoded"
+
+
+def touch(path: Path, data: bytes = PLACEHOLDER) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
@@ -39,7 +46,7 @@ def write(path: Path, text: str, newline: str = "\n") -> Path:
 # UCF101
 # --------------------------------------------------------------------------------------------
 def make_ucf(root: Path) -> Path:
-    """A UCF101 copy whose videos are empty files (reading the lists opens no video)."""
+    """A UCF101 copy whose videos are placeholders (reading the lists opens no video)."""
     lists = root / "ucfTrainTestlist"
     # Index order, not file order, gives the label; the official files end lines with \r\n.
     write(lists / "classInd.txt", "2 Archery\n1 ApplyEyeMakeup\n3 HandstandPushups\n\n", "\r\n")
@@ -128,6 +135,40 @@ def test_ucf101_missing_video_is_named(ucf):
         UCF101(ucf, split=1)
     assert str(gone) in str(err.value) and "trainlist01.txt" in str(err.value)
     assert len(UCF101(ucf, split=2, train=False)) == 3  # split 2 tests only group 2
+
+
+def test_ucf101_empty_videos_are_named_when_the_folder_is_opened(ucf):
+    videos = ucf / "UCF-101"
+    for rel in ("Archery/v_Archery_g02_c01.avi", "ApplyEyeMakeup/v_ApplyEyeMakeup_g04_c01.avi"):
+        touch(videos / rel, b"")
+    with pytest.raises(DataFileError) as err:
+        UCF101(ucf, split=1)
+    message = str(err.value)
+    assert isinstance(err.value, OSError) and isinstance(err.value, VidbookError)
+    assert message.startswith("2 videos are empty (0 bytes): ")
+    assert "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g04_c01.avi" in message
+    assert "UCF-101/Archery/v_Archery_g02_c01.avi" in message and "trainlist01.txt" in message
+    # Split 2 tests group 2 only: one of the empty videos is in its list, the other not.
+    with pytest.raises(DataFileError, match=r"^1 video is empty \(0 bytes\): UCF-101/Archery/"):
+        UCF101(ucf, split=2, train=False)
+    assert len(UCF101(ucf, split=1, train=False)) == 3  # split 1 tests group 1: all fine
+
+
+def test_many_empty_videos_name_five_and_count_all(ucf):
+    for path in sorted((ucf / "UCF-101").rglob("*.avi")):
+        touch(path, b"")
+    with pytest.raises(DataFileError) as err:
+        UCF101(ucf, split=1)
+    names = str(err.value).split(": ", 1)[1].split(" and ")[0].split(", ")
+    assert str(err.value).startswith("9 videos are empty (0 bytes): ")
+    assert len(names) == 5 and " and 4 more (under " in str(err.value)
+
+
+def test_missing_videos_are_reported_before_empty_ones(ucf):
+    touch(ucf / "UCF-101" / "Archery" / "v_Archery_g02_c01.avi", b"")
+    (ucf / "UCF-101" / "Archery" / "v_Archery_g03_c01.avi").unlink()
+    with pytest.raises(MissingFileError, match="1 of the 9 videos listed in .* do not exist"):
+        UCF101(ucf, split=1)
 
 
 @pytest.mark.parametrize(
@@ -235,6 +276,13 @@ def test_hmdb51_missing_split_file_is_named(hmdb):
     assert len(HMDB51(hmdb, split=1)) == 9
 
 
+def test_hmdb51_empty_video_is_named(hmdb):
+    touch(hmdb / "fall_floor" / "Movie_1_fall_floor_u_nm_np1_fr_goo_1.avi", b"")
+    with pytest.raises(DataFileError, match=r"^1 video is empty \(0 bytes\): fall_floor/Movie_1"):
+        HMDB51(hmdb, split=1)
+    assert len(HMDB51(hmdb, split=1, train=False)) == 6  # a test list without it opens
+
+
 def test_hmdb51_bad_tag_and_missing_video(hmdb):
     path = hmdb / "testTrainMulti_7030_splits" / "brush_hair_test_split1.txt"
     write(path, path.read_text() + "extra.avi 3\n")
@@ -300,6 +348,18 @@ def test_kinetics_missing_error_and_nothing_found(tmp_path):
     assert folders.DOWNLOAD_PAGES["Kinetics"] in str(err.value)
     with pytest.raises(ValueError, match="missing must be 'skip' or 'error'"):
         Kinetics(root, csv_path, missing="ignore")
+
+
+def test_kinetics_empty_clip_is_named(tmp_path):
+    root = make_kinetics(tmp_path / "k400")
+    touch(root / "train" / "abseiling" / "-3B32lodo2M_000059_000069.mp4", b"")
+    with pytest.warns(UserWarning, match="1 of the 4 clips"):  # the absent clip, as before
+        with pytest.raises(DataFileError) as err:
+            Kinetics(root, root / "annotations" / "train.csv")
+    assert str(err.value).startswith(
+        "1 video is empty (0 bytes): train/abseiling/-3B32lodo2M_000059_000069.mp4 "
+    )
+    assert "train.csv" in str(err.value)
 
 
 def test_kinetics_csv_without_labels_names_file_and_columns(tmp_path):

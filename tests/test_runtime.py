@@ -7,6 +7,7 @@ import torch
 
 import vidbook
 from vidbook import runtime
+from vidbook.errors import BadValueError
 
 
 def test_device_and_profile_follow_the_hardware(monkeypatch):
@@ -77,3 +78,54 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["result.json"]  # no temp file left
     runtime.atomic_write(target, lambda f: f.write(b"new"), binary=True)
     assert target.read_bytes() == b"new"
+
+
+# ----- resolve_device: a device by name, or a clear error naming what is available -------------
+
+
+@pytest.fixture
+def no_accelerator(monkeypatch):
+    """A machine with neither CUDA nor MPS, whatever this one has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    if getattr(torch.backends, "mps", None) is not None:
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+@pytest.fixture
+def two_gpus(no_accelerator, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+def test_resolve_device_default_and_plain_names(no_accelerator):
+    assert runtime.resolve_device(None) == runtime.device() == torch.device("cpu")
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    assert runtime.resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert runtime.available_devices() == ["cpu"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("cuda", "device 'cuda' is not available: torch sees no CUDA GPU here"),
+        ("cuda:1", "device 'cuda:1' is not available: torch sees no CUDA GPU here"),
+        ("mps", "device 'mps' is not available: torch sees no Apple MPS device"),
+        ("meta", "device 'meta' is not available: vidbook runs on cpu, cuda or mps"),
+        ("gpu0", "device 'gpu0' is not a torch device"),
+    ],
+)
+def test_resolve_device_refuses_what_is_not_here(no_accelerator, name, message):
+    with pytest.raises(BadValueError) as err:
+        runtime.resolve_device(name)
+    assert str(err.value).startswith(message), str(err.value)
+    assert str(err.value).endswith("; available here: cpu")
+    assert isinstance(err.value, ValueError) and isinstance(err.value, vidbook.VidbookError)
+
+
+def test_resolve_device_checks_the_gpu_number(two_gpus):
+    assert runtime.available_devices() == ["cpu", "cuda", "cuda:0", "cuda:1"]
+    assert runtime.resolve_device("cuda") == torch.device("cuda")
+    assert runtime.resolve_device("cuda:1") == torch.device("cuda", 1)
+    with pytest.raises(BadValueError, match=r"'cuda:2' .* sees 2 CUDA GPU\(s\), numbered 0 to 1"):
+        runtime.resolve_device("cuda:2")

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from vidbook.data import CLASSES, TIME_REVERSED, ClipLoader, SynthActions
+from vidbook.data.single_frame import cell_accuracy, frame_attributes, single_frame_accuracy
 from vidbook.data.synth import COLOURS, SHAPES, VERBS, boxes_from_masks, render
 
 
@@ -281,3 +282,34 @@ def test_bad_indices(small):
         small["3"]
     with pytest.raises(ValueError, match="integers"):
         small.batch(np.array([0.5]))
+
+
+# --------------------------------------------------------------------------------------------
+# What one frame tells: the numbers synth.py's docstring and chapter 1 state
+# --------------------------------------------------------------------------------------------
+def test_single_frame_accuracy_is_what_the_book_states():
+    """First and last frame: about 40 %; middle frame: about 20 % (chance 10 %), medium world."""
+    world = SynthActions("train", size=200_000, frames=16)
+    first, middle, last = (single_frame_accuracy(world, f) for f in (0, 7, 15))
+    assert 0.36 <= first <= 0.44 and 0.36 <= last <= 0.44, (first, last)
+    assert 0.17 <= middle <= 0.23, middle
+
+
+def test_single_frame_measure_sees_no_class_where_there_is_none():
+    """Shuffled labels: the estimate stays within its small upward bias of chance; the
+    displacement over the clip, in contrast, tells the class."""
+    world = SynthActions("train", size=50_000, frames=16)
+    first, last = (frame_attributes(world, f) for f in (0, 15))
+    features = np.stack([first[a] for a in ("x", "y", "size", "angle")], axis=1)
+    shuffled = np.random.default_rng(0).permutation(first["label"])
+    assert cell_accuracy(features, shuffled, bins=4) < 0.10 + 0.05
+    steps = np.stack([last[a] - first[a] + 0.5 for a in ("x", "y", "size")], axis=1)
+    assert cell_accuracy(steps.clip(0, 0.999), first["label"], bins=6) > 0.6
+
+
+def test_single_frame_bad_arguments():
+    world = SynthActions("train", size=10, frames=4)
+    with pytest.raises(ValueError, match="frame must be in"):
+        single_frame_accuracy(world, 4)
+    with pytest.raises(ValueError, match="clips must be an int in 1..10"):
+        single_frame_accuracy(world, 0, clips=11)

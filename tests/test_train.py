@@ -301,6 +301,12 @@ def test_invalid_config_values(overrides, pattern):
         Trainer(toy_model(), device="cpu", **overrides)
 
 
+def test_unavailable_device_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device 'cuda' is not available.*available here: cpu"):
+        Trainer(toy_model(), device="cuda")
+
+
 def test_config_normalises_plain_values(tmp_path):
     config = TrainConfig(lr=1, grad_clip=0, checkpoint_dir=tmp_path)
     assert config.lr == 1.0 and isinstance(config.lr, float)

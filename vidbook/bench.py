@@ -28,6 +28,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from vidbook import runtime
 from vidbook.data.synth import CLASSES, SynthActions
+from vidbook.errors import BadValueError
 from vidbook.models import build_for_clips
 from vidbook.models.flops import clip_flops
 
@@ -41,31 +42,21 @@ _RENDER_SPLIT_SIZE = 1 << 39
 # --------------------------------------------------------------------------------------------
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise BadValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
 
 def _check_seconds(name: str, value: object) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+        raise BadValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
 
 
 def resolve_device(device: torch.device | str | None = None) -> torch.device:
-    """``device`` as a ``torch.device`` (default: ``runtime.device()``); ValueError if unusable."""
-    if device is None:
-        return runtime.device()
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device {device!r} is not a torch device: {err}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} is not available: torch sees no CUDA GPU here")
-    mps = getattr(torch.backends, "mps", None)
-    if dev.type == "mps" and not (mps is not None and mps.is_available()):
-        raise ValueError(f"device {device!r} is not available: torch sees no Apple MPS device")
-    return dev
+    """``device`` as a ``torch.device`` (default: ``runtime.device()``); a ValueError naming the
+    available devices if unusable (``vidbook.runtime.resolve_device``)."""
+    return runtime.resolve_device(device)
 
 
 def synchronize(dev: torch.device) -> None:
@@ -197,18 +188,18 @@ def _constructor(
 ) -> Callable[[], torch.nn.Module]:
     """A function that builds model ``name`` for the clip size, from vidbook or torchvision."""
     if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        raise BadValueError(f"source must be one of {SOURCES}, got {source!r}")
     if source == "vidbook":
         return lambda: build_for_clips(name, len(CLASSES), frames, height, width, **model_cfg)
     try:
         import torchvision.models.video as tv_video
     except ImportError as err:
-        raise ValueError(
+        raise BadValueError(
             "source='torchvision' needs torchvision, which is not installed here (it is never a "
             f"dependency of vidbook): {err}"
         ) from err
     if not hasattr(tv_video, name):
-        raise ValueError(f"torchvision.models.video has no model {name!r}")
+        raise BadValueError(f"torchvision.models.video has no model {name!r}")
     return lambda: getattr(tv_video, name)(num_classes=len(CLASSES), **model_cfg)
 
 
@@ -298,9 +289,9 @@ def train_throughput(
     if seconds is not None:
         seconds = _check_seconds("seconds", seconds)
     if amp not in ("auto", "bf16", "off"):
-        raise ValueError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
+        raise BadValueError(f"amp must be 'auto', 'bf16' or 'off', got {amp!r}")
     if source == "torchvision" and variant is not None:
-        raise ValueError("variant is for vidbook's models; torchvision's come in one size")
+        raise BadValueError("variant is for vidbook's models; torchvision's come in one size")
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
     amp = ("bf16" if cuda else "off") if amp == "auto" else amp
@@ -375,7 +366,7 @@ def ladder(
     rungs = known if rungs is None else list(rungs)
     for rung in rungs:
         if rung not in known:
-            raise ValueError(f"unknown rung {rung!r}; the ladder's rungs are {known}")
+            raise BadValueError(f"unknown rung {rung!r}; the ladder's rungs are {known}")
     rows = []
     for rung in (r for r in LADDER if r["name"] in rungs):
         settings = {k: v for k, v in rung.items() if k != "name"}
@@ -435,7 +426,7 @@ def run(
     """
     models = [models] if isinstance(models, str) else list(models)
     if torchvision and importlib.util.find_spec("torchvision") is None:
-        raise ValueError(
+        raise BadValueError(
             "torchvision=True compares with torchvision's models, but torchvision is not installed "
             "here (it is never a dependency of vidbook)"
         )
@@ -495,7 +486,12 @@ def _torchvision_has(name: str) -> bool:
 _ZOO = ("frame_cnn", "c3d", "r3d_18", "r2plus1d_18", "timesformer", "vivit")
 # What ``suite`` measures on each kind of device: the book's CPU scale (tiny models, 32 x 32
 # clips), and published scale on a GPU (base models, 112 x 112 clips; the transformers also at
-# 224 x 224, ViT-B's pre-training resolution).
+# 224 x 224, ViT-B's pre-training resolution). "smoke" is no measurement: the same steps at toy
+# sizes (4 x 16 x 16 clips, batches of 2, torch.compile's "eager" backend), chosen by name only
+# (``plan`` or $VIDBOOK_SUITE), to check on a CPU that the GPU suite's code path runs end to end.
+# A plan may also give ``render_frames`` (default 16) and ``compile_backend`` (default inductor).
+SUITE_ENV = "VIDBOOK_SUITE"
+_SMOKE_CLIP = {"variant": "tiny", "frames": 4, "size": 16}
 SUITES: dict[str, dict] = {
     "cpu": {
         "runs": [{"model": m, "variant": "tiny", "frames": 16, "size": 32} for m in _ZOO],
@@ -518,6 +514,14 @@ SUITES: dict[str, dict] = {
             {"model": m, "variant": "base", "frames": 16, "size": 112}
             for m in ("r2plus1d_18", "vivit")
         ],
+    },
+    "smoke": {
+        "runs": [{"model": m, **_SMOKE_CLIP} for m in _ZOO],
+        "batch_size": 2,
+        "render_sizes": [16],
+        "render_frames": 4,
+        "ladder": [{"model": m, **_SMOKE_CLIP} for m in ("r2plus1d_18", "vivit")],
+        "compile_backend": "eager",
     },
 }
 
@@ -543,9 +547,14 @@ def suite(
     runs: Sequence[dict] | None = None,
     ladders: Sequence[dict] | None = None,
     command: str | None = None,
+    plan: str | None = None,
 ) -> dict:
     """Measure the device's suite (``SUITES["cpu"]`` or ``SUITES["cuda"]``) and write it to
     ``out_dir/bench-<device_slug>.json``.
+
+    ``plan`` names another entry of ``SUITES`` (None: the environment variable
+    ``VIDBOOK_SUITE`` if set and not empty, else the device's): ``"smoke"`` runs every step at
+    toy sizes, on any device; ``"cuda"`` needs a CUDA device. ValueError for an unknown name.
 
     Rendering at each of ``render_sizes``; one ``train_throughput`` row per run (with
     torchvision's model of the same name beside ours where torchvision is installed, and
@@ -557,14 +566,15 @@ def suite(
     ``provenance``.
     """
     dev = resolve_device(device)
-    plan = SUITES["cuda" if dev.type == "cuda" else "cpu"]
-    runs = plan["runs"] if runs is None else list(runs)
-    ladders = plan["ladder"] if ladders is None else list(ladders)
-    batch = plan["batch_size"]
+    suite_name = _suite_name(plan, dev)
+    spec = SUITES[suite_name]
+    runs = spec["runs"] if runs is None else list(runs)
+    ladders = spec["ladder"] if ladders is None else list(ladders)
+    batch = spec["batch_size"]
     timing = {"device": dev, "seconds": seconds, "steps": steps, "warmup": warmup}
     name = runtime.device_name(dev)
     result: dict = {
-        "suite": "cuda" if dev.type == "cuda" else "cpu",
+        "suite": suite_name,
         "device": str(dev),
         "device_name": name,
         "peak_tflops": peak_tflops(name) if dev.type == "cuda" else None,
@@ -572,10 +582,16 @@ def suite(
         "train": [],
         "ladder": [],
     }
-    for size in plan["render_sizes"]:
+    render_frames = spec.get("render_frames", 16)
+    for size in spec["render_sizes"]:
         result["render"].append(
             render_throughput(
-                batch_size=batch, frames=16, height=size, width=size, device=dev, seconds=seconds
+                batch_size=batch,
+                frames=render_frames,
+                height=size,
+                width=size,
+                device=dev,
+                seconds=seconds,
             )
         )
     for run_ in runs:
@@ -592,6 +608,7 @@ def suite(
         rows = ladder(
             entry["model"],
             rungs=rungs,
+            compile_backend=spec.get("compile_backend", "inductor"),
             batch_size=batch,
             variant=entry["variant"],
             **shape,
@@ -602,3 +619,18 @@ def suite(
     if out_dir is not None:
         write_json(result, Path(out_dir) / f"bench-{device_slug(dev)}.json")
     return result
+
+
+def _suite_name(plan: str | None, dev: torch.device) -> str:
+    """The ``SUITES`` entry ``suite`` runs: ``plan``, else $VIDBOOK_SUITE, else the device's."""
+    if plan is None:
+        plan = os.environ.get(SUITE_ENV) or None
+    if plan is None:
+        return "cuda" if dev.type == "cuda" else "cpu"
+    if plan not in SUITES:
+        raise BadValueError(
+            f"unknown suite {plan!r} (from plan= or ${SUITE_ENV}); the suites are {list(SUITES)}"
+        )
+    if plan == "cuda" and dev.type != "cuda":
+        raise BadValueError(f"the cuda suite needs a CUDA device, not {dev}")
+    return plan

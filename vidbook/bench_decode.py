@@ -21,18 +21,19 @@ import torch
 from vidbook import runtime
 from vidbook.data.synth import SynthActions
 from vidbook.data.video_io import probe, read_frames, read_video, write_video
+from vidbook.errors import BadValueError
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise BadValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
 
 
 def _check_positive(name: str, value: object) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        raise BadValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
@@ -108,9 +109,9 @@ def run_decode(
             fps = _check_positive("fps", fps)
             for name, size in (("height", height), ("width", width)):
                 if _check_int(name, size, 8) % 2:
-                    raise ValueError(f"{name} must be even (H.264 in yuv420p), got {size}")
+                    raise BadValueError(f"{name} must be even (H.264 in yuv420p), got {size}")
             if round(seconds * fps) < clip_len:
-                raise ValueError(
+                raise BadValueError(
                     f"a {seconds:g} s video at {fps:g} fps has {round(seconds * fps)} frames, "
                     f"fewer than clip_len={clip_len}"
                 )
@@ -120,7 +121,9 @@ def run_decode(
         path = Path(path)
         info = probe(path)
         if clip_len > info.num_frames:
-            raise ValueError(f"clip_len={clip_len} exceeds the {info.num_frames} frames of {path}")
+            raise BadValueError(
+                f"clip_len={clip_len} exceeds the {info.num_frames} frames of {path}"
+            )
         rng = np.random.default_rng(seed)
         starts = rng.integers(0, info.num_frames - clip_len + 1, size=clips + 1)
 

@@ -1,23 +1,49 @@
-"""The capstone's grader: held-out test clips, one call to score a model, PASS or FAIL.
+"""The capstone's grader: new test clips for every grade, one call to score a model, PASS or FAIL.
 
 Chapter 9 asks the question of the overview's project — is something happening in this clip? —
 and then the harder one of all ten SynthActions classes. ``grade(model, task)`` scores a model
-(clips ``(B, 3, T, H, W)`` float in [0, 1] -> logits ``(B, K)``) on the grader's own test clips:
-it runs the model in eval mode without gradients, prints the accuracy, the confusion matrix
-(rows: true class) with each class's recall, and PASS or FAIL against ``THRESHOLDS[task]``.
+(clips ``(B, 3, T, H, W)`` float in [0, 1] -> logits ``(B, K)``) on test clips of its own: it
+runs the model in eval mode without gradients, prints the accuracy, the confusion matrix (rows:
+true class) with each class's recall, the seed of the clips, and PASS or FAIL against
+``THRESHOLDS[task]``.
 
-The grader's test clips are split ``"test"`` of SynthActions drawn with the grader's own seed,
-``GRADER_SEED``. Every training and validation split in the book uses another seed (the default
-is 0), and splits live in disjoint index ranges, so a model trained on ``SynthActions("train")``
-— or even on ``SynthActions("test")`` with the default seed — has never seen a test clip.
-``test_set`` hands out the grader's clips for looking at them; training on them would make the
-grade meaningless.
+A grader should be hard to fool, and a model is code: it can count its calls, remember clips it
+has seen, and read the memory of the process it runs in. So:
 
-A grader should be hard to fool. The model gets only the clips, never the labels, in an order
-shuffled once with ``GRADER_SEED`` (the labels of a SynthActions split follow the index, so a
-model that counted its calls would otherwise guess them), in eval mode (batch statistics and
-dropout cannot leak one clip's label into another's logits), and its output is checked: a wrong
-shape, a non-tensor or a non-finite logit is an error, not a silent score.
+- **A label is not a function of a public number.** The clips of a grade are SynthActions clips
+  with numbers of their own (a range that no split uses), and which class each one shows comes
+  from a hash of the grade's seed and the clip's number, balanced over the classes (for
+  "action": half of the clips still, the other half spread over the nine motions). In a
+  SynthActions split the class is the clip number mod 10; here, without the seed, neither a
+  clip's number nor its place in the stream says anything about its label.
+- **A new seed for every grade,** drawn from the operating system's randomness when grading
+  starts. No table of clips rendered beforehand — from ``test_set()``, with ``GRADER_SEED`` or
+  with any other seed — holds a graded clip. The report prints the seed, and
+  ``grade(model, task, seed=S)`` (with the same sizes) repeats that grade: the same clips, the
+  same labels, the same accuracy for the same model. A grade with a given seed is a re-check,
+  not a new exam: its seed is known.
+- **The answers live in another process.** Whatever a grader holds in memory — labels, seed,
+  clip parameters — a model could read (through ``sys._getframe`` or ``gc``) if it were in the
+  model's process. ``grade`` starts a child process, ``python -m vidbook.capstone_server``,
+  which draws the seed and the labels, renders the clips and sends them batch by batch, as
+  uint8 (so the model sees multiples of 1/255, which changes no honest answer). This process
+  runs the model and sends back one predicted class per clip; only then does the child send
+  the confusion matrix and the seed. Starting the child (a Python with torch) adds one to two
+  seconds to a grade.
+- **Eval mode, no gradients, a checked output.** Batch statistics and dropout cannot leak one
+  clip into another's logits; a wrong shape, a non-tensor or a non-finite logit is an error,
+  not a silent score.
+
+A separate process does not stop a model that rewrites the grader itself (replaces its
+functions, or speaks to its child in its place): code that runs in the grader's process can do
+whatever the grader can. Against that the defence is that of any exam: the seed in the report
+lets anyone grade the same model again, elsewhere.
+
+``test_set(task)`` gives clips of the same world to look at, drawn with the public
+``GRADER_SEED``; they are never graded. The training and validation splits in the book use
+other seeds (the default is 0) and other clip numbers, so a model trained on
+``SynthActions("train")`` has never seen a graded clip. Because every grade draws new clips, a
+model's accuracy varies from grade to grade by about its standard error (below).
 
 ``THRESHOLDS``, measured (chapter 9 and its solution, quick profile, CPU, three training seeds):
 
@@ -46,12 +72,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidbook import capstone_server as server
 from vidbook.data.action import ACTION_CLASSES, ActionOrNot
 from vidbook.data.synth import CLASSES, SynthActions
 from vidbook.runtime import device as default_device
 from vidbook.runtime import eval_mode
 
-GRADER_SEED = 9_009  # the seed of the grader's test clips; no training split in the book uses it
+GRADER_SEED = 9_009  # the seed of test_set(): clips to look at, never the graded ones
 TASKS: dict[str, tuple[str, ...]] = {"action": ACTION_CLASSES, "classes": CLASSES}
 THRESHOLDS: dict[str, float] = {"action": 0.90, "classes": 0.80}
 DEFAULT_SIZES: dict[str, int] = {"action": 800, "classes": 2000}  # clips graded
@@ -68,7 +95,10 @@ class GradeReport:
     """What ``grade`` measured: ``accuracy`` over ``num_clips`` test clips, the ``confusion``
     matrix (K, K) long tensor (rows: true class, columns: predicted class, in the order of
     ``classes``), ``per_class_recall`` (class name -> fraction of its clips predicted right),
-    the ``threshold`` and whether the model ``passed`` it, and the ``seconds`` grading took."""
+    the ``threshold`` and whether the model ``passed`` it, the ``seconds`` grading took (all of
+    it: the grader's child process, the clips and the model), and the ``seed`` the clips were
+    drawn with: ``grade(model, task, seed=report.seed)`` with the same arguments grades the
+    same clips again."""
 
     task: str
     accuracy: float
@@ -79,6 +109,7 @@ class GradeReport:
     num_clips: int
     seconds: float
     classes: tuple[str, ...]
+    seed: int
 
     @property
     def verdict(self) -> str:
@@ -93,6 +124,7 @@ class GradeReport:
         lines = [
             f"grade({self.task!r}): {DESCRIPTIONS[self.task]}",
             f"{self.num_clips} test clips, graded in {self.seconds:.1f} s",
+            f"seed {self.seed} (grade(model, {self.task!r}, seed={self.seed}) repeats these clips)",
             f"accuracy {self.accuracy:.1%}",
             "confusion matrix (rows: true class, columns: predicted class)",
             header,
@@ -128,6 +160,21 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
+def _check_seed(seed: object) -> int | None:
+    if seed is None:
+        return None
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or not 0 <= seed < server.SEED_LIMIT
+    ):
+        raise ValueError(
+            f"seed must be None (draw a new one) or an int in [0, 2**31) from an earlier "
+            f"report, got {seed!r}"
+        )
+    return int(seed)
+
+
 def _check_size(task: str, size: object) -> int:
     if size is None:
         return DEFAULT_SIZES[task]
@@ -149,13 +196,13 @@ def test_set(
     size: int | None = None,
     difficulty: str = "medium",
 ) -> ActionOrNot | SynthActions:
-    """The grader's held-out clips for ``task``: SynthActions split ``"test"`` drawn with
+    """Clips like the grader's, to look at: SynthActions split ``"test"`` drawn with the public
     ``GRADER_SEED``, the seed of no training split.
 
+    They are not the graded clips: ``grade`` draws new ones, with a new seed, every time.
     ``"action"``: an ``ActionOrNot`` view (label 0 = no action, 1 = action) of ``size`` clips
     (default 800, even: half of them still); ``"classes"``: all ten classes, ``size`` clips
     (default 2,000, balanced). ``ds.batch(indices)["clip"]`` is (B, 3, frames, height, width).
-    For looking at, not for training: a model trained on these clips makes its grade meaningless.
     """
     task = _check_task(task)
     frames = _check_int("frames", frames, minimum=2)  # a clip needs two frames to show motion
@@ -229,10 +276,25 @@ def _check_logits(logits: object, batch: int, task: str, first: int) -> torch.Te
         raise ValueError(
             f"the model returned non-finite logits ({' and '.join(kinds)}) for "
             f"{int(bad.sum())} of the {batch} clips of the batch that starts at clip {first} of "
-            "the grader's (shuffled) order; check the model for a division by zero, a log of 0, "
+            "the grader's order; check the model for a division by zero, a log of 0, "
             "or weights that diverged in training (a nan training loss)"
         )
     return logits.float()
+
+
+def _run_grade(model: Model, request: dict, dev: torch.device) -> tuple[torch.Tensor, int]:
+    """One grade, split between two processes: the child sends the clips, this process runs
+    the model on them, and only then does the child send the confusion matrix (K, K) long and
+    the seed. The labels never exist in this process while the model runs."""
+    predicted = []
+    with server.GradingChild(request) as child:
+        with eval_mode(model) if isinstance(model, nn.Module) else torch.no_grad():
+            for start, clips in child.batches():
+                clips = clips.to(dev).float().div_(255)  # float in [0, 1], steps of 1/255
+                logits = _check_logits(model(clips), len(clips), request["task"], start)
+                predicted.append(logits.argmax(dim=1).cpu())
+        confusion, seed = child.result(torch.cat(predicted).numpy())
+    return torch.from_numpy(confusion), seed
 
 
 def grade(
@@ -244,16 +306,19 @@ def grade(
     width: int = 32,
     batch_size: int = 128,
     size: int | None = None,
+    seed: int | None = None,
     device: torch.device | str | None = None,
     verbose: bool = True,
 ) -> GradeReport:
-    """Score ``model`` on the grader's test clips for ``task`` ("action" or "classes").
+    """Score ``model`` on new test clips for ``task`` ("action" or "classes").
 
-    ``model`` maps clips (B, 3, frames, height, width) float in [0, 1] to logits (B, K):
-    K = 2 for "action" (no_action, action), 10 for "classes" (``vidbook.data.CLASSES``).
-    It runs in eval mode under ``torch.no_grad()`` (its modes are restored afterwards), on
-    ``device`` (an ``nn.Module`` is moved there; default: where its parameters are), on
-    ``size`` clips of ``test_set(task)`` (default 800 / 2,000) in batches of ``batch_size``.
+    ``model`` maps clips (B, 3, frames, height, width) float in [0, 1] (multiples of 1/255) to
+    logits (B, K): K = 2 for "action" (no_action, action), 10 for "classes"
+    (``vidbook.data.CLASSES``). It runs in eval mode under ``torch.no_grad()`` (its modes are
+    restored afterwards), on ``device`` (an ``nn.Module`` is moved there; default: where its
+    parameters are), on ``size`` clips (default 800 / 2,000) in batches of ``batch_size``.
+    The clips come from a child process that draws them with a new seed (or ``seed``, to
+    repeat an earlier grade) and reveals the labels only once every prediction is in.
     Prints the report unless ``verbose=False``; returns it as a ``GradeReport``. A FAIL is a
     result, not an error: errors are for a model that cannot be graded (wrong output shape,
     non-finite logits, not callable) and for bad arguments.
@@ -264,32 +329,24 @@ def grade(
             "grade needs a model: an nn.Module or a function from clips (B, 3, T, H, W) to "
             f"logits (B, K), got {type(model).__name__}"
         )
+    frames = _check_int("frames", frames, minimum=2)  # a clip needs two frames to show motion
+    height = _check_int("height", height, minimum=8)
+    width = _check_int("width", width, minimum=8)
+    size = _check_size(task, size)
     batch_size = _check_int("batch_size", batch_size, minimum=1)
-    data = test_set(task, frames=frames, height=height, width=width, size=size)
+    seed = _check_seed(seed)
     dev = _resolve_device(model, device)
     if isinstance(model, nn.Module) and device is not None:
         model.to(dev)
     classes = TASKS[task]
-    k, n = len(classes), len(data)
 
     started = time.perf_counter()
-    # One fixed shuffle: every batch mixes the classes, and the position of a clip in the
-    # stream says nothing about its label.
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(GRADER_SEED))
-    confusion = torch.zeros(k * k, dtype=torch.long)
-    modes = eval_mode(model) if isinstance(model, nn.Module) else torch.no_grad()
-    with modes:
-        for start in range(0, n, batch_size):
-            indices = order[start : start + batch_size].numpy()
-            batch = data.batch(indices, device=dev, captions=False)
-            clips, labels = batch["clip"], batch["label"]
-            logits = _check_logits(model(clips), len(labels), task, start)
-            pred = logits.argmax(dim=1).cpu()
-            confusion += torch.bincount(labels.cpu() * k + pred, minlength=k * k)
+    request = dict(task=task, size=size, frames=frames, height=height, width=width)
+    request.update(batch_size=batch_size, seed=seed)
+    confusion, seed = _run_grade(model, request, dev)
     seconds = time.perf_counter() - started
 
-    confusion = confusion.view(k, k)
-    accuracy = confusion.trace().item() / n
+    accuracy = confusion.trace().item() / size
     recall = confusion.diag().double() / confusion.sum(dim=1).clamp_min(1).double()
     threshold = THRESHOLDS[task]
     report = GradeReport(
@@ -299,14 +356,15 @@ def grade(
         per_class_recall={c: float(r) for c, r in zip(classes, recall.tolist(), strict=True)},
         threshold=threshold,
         passed=accuracy >= threshold,
-        num_clips=n,
+        num_clips=size,
         seconds=seconds,
         classes=classes,
+        seed=seed,
     )
     if verbose:
         print(report.summary())
-        if n < DEFAULT_SIZES[task]:
-            print(f"(graded on {n} clips instead of {DEFAULT_SIZES[task]}: a noisier score)")
+        if size < DEFAULT_SIZES[task]:
+            print(f"(graded on {size} clips instead of {DEFAULT_SIZES[task]}: a noisier score)")
     return report
 
 

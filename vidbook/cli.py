@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from vidbook import runtime
+from vidbook.errors import BadValueError, VidbookError
 
 # "synth" renders SynthActions; the others read real videos in their official layouts (--root).
 DATA_SETS = ("synth", "ucf101", "hmdb51", "kinetics")
@@ -255,15 +256,15 @@ def _check_args(args: argparse.Namespace) -> None:
         if value is None or isinstance(value, bool):
             continue
         if name in _INT_MINIMUMS and value < _INT_MINIMUMS[name]:
-            raise ValueError(
+            raise BadValueError(
                 f"argument {flag}: must be an int >= {_INT_MINIMUMS[name]}, got {value}"
             )
         if name in _POSITIVE and not (math.isfinite(value) and value > 0):
-            raise ValueError(f"argument {flag}: must be a finite number > 0, got {value}")
+            raise BadValueError(f"argument {flag}: must be a finite number > 0, got {value}")
         if name == "target" and value > 1:
-            raise ValueError(f"argument {flag}: must be an accuracy in (0, 1], got {value}")
+            raise BadValueError(f"argument {flag}: must be an accuracy in (0, 1], got {value}")
         if name in _NON_NEGATIVE and not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"argument {flag}: must be a finite number >= 0, got {value}")
+            raise BadValueError(f"argument {flag}: must be a finite number >= 0, got {value}")
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -272,8 +273,10 @@ def train(args: argparse.Namespace) -> dict:
 
     defaults = PROFILE_DEFAULTS[runtime.profile()]
     size = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
+    # A device torch cannot use here is an error naming the available ones, before any work.
+    requested = runtime.resolve_device(args.device) if args.device is not None else None
     # Under torchrun: join the process group; each process gets its GPU (or the CPU).
-    dev = distributed.init_distributed(args.device) or runtime.device()
+    dev = distributed.init_distributed(requested) or runtime.device()
     try:
         return _fit(args, size, dev)
     finally:
@@ -287,6 +290,9 @@ def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
     from vidbook.models import build_for_clips
     from vidbook.train import Trainer
 
+    # Seed first: the model's initial weights (and anything else random built below) then
+    # depend on --seed alone, so two runs with the same seed train the same model.
+    runtime.seed_everything(args.seed)
     world = {k: size[k] for k in ("frames", "height", "width")}
     if args.data in FOLDER_DATA_SETS:
         train_set, val_set, train_loader, val_loader = _folder_data(args, world)
@@ -432,12 +438,12 @@ def _folder_data(args: argparse.Namespace, world: dict) -> tuple:
     from vidbook.data import HMDB51, UCF101, Kinetics, video_loader
 
     if not args.root:
-        raise ValueError(
+        raise BadValueError(
             f"argument --root: --data {args.data} reads videos from a folder; give it with --root "
             f"(vidbook prepare-demo --layout {args.data} PATH writes a small one)"
         )
     if world["height"] != world["width"]:
-        raise ValueError(
+        raise BadValueError(
             f"arguments --height/--width: real-video clips are square crops, got "
             f"{world['height']}x{world['width']}"
         )
@@ -557,7 +563,7 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
     if args.suite:
         return _bench_suite(args, command)
     if args.video:
-        raise ValueError("argument --video: only used with --decode")
+        raise BadValueError("argument --video: only used with --decode")
     result = vbench.run(
         models=[] if args.render_only else args.models,
         render=not args.no_render,
@@ -641,11 +647,32 @@ def _bench_decode(args: argparse.Namespace, command: str | None) -> dict:
     return result
 
 
+# torch re-raises an error of a DataLoader worker with the worker's traceback in its message.
+_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+
+
+def error_line(err: BaseException) -> str:
+    """The message of ``err`` as one line: a worker's traceback dropped, line breaks joined."""
+    text = str(err)
+    if _WORKER_TRACEBACK in text:
+        kind = type(err)
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = f"{kind.__module__}.{name}"
+        start = text.rfind(f"{name}: ")  # the traceback's last line, "module.Class: message"
+        if start >= 0:
+            text = text[start + len(name) + 2 :]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vidbook`` console script and of ``python -m vidbook``.
 
-    Returns 0, or 2 (with a message on stderr) for a bad value; argparse exits with 2 itself
-    for unknown commands, options and choices.
+    Returns 0, or 2 for an error of the user's input: any ``VidbookError`` (bad values and
+    devices, missing or empty files, unreadable videos and checkpoints) and any other
+    ValueError or OSError, printed as one line ``vidbook <command>: error: <message>`` on
+    stderr, without a traceback. argparse exits with 2 itself for unknown commands, options
+    and choices.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
@@ -660,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
             bench(args, command="vidbook " + shlex.join(argv))
         elif args.command == "prepare-demo":
             prepare_demo(args)
-    except (ValueError, OSError) as err:
-        print(f"vidbook {args.command}: error: {err}", file=sys.stderr)
+    except (VidbookError, ValueError, OSError) as err:
+        print(f"vidbook {args.command}: error: {error_line(err)}", file=sys.stderr)
         return 2
     return 0

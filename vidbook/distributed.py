@@ -15,6 +15,9 @@ import os
 import torch
 import torch.distributed as dist
 
+from vidbook.errors import BadValueError
+from vidbook.runtime import resolve_device
+
 
 def env_world() -> tuple[int, int, int]:
     """``(rank, local_rank, world_size)`` from torchrun's environment; ``(0, 0, 1)`` without it."""
@@ -24,10 +27,10 @@ def env_world() -> tuple[int, int, int]:
         try:
             values.append(int(raw) if raw is not None else default)
         except ValueError:
-            raise ValueError(f"environment variable {name}={raw!r} is not an integer") from None
+            raise BadValueError(f"environment variable {name}={raw!r} is not an integer") from None
     rank, local_rank, world_size = values
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"RANK={rank} and WORLD_SIZE={world_size} are inconsistent")
+        raise BadValueError(f"RANK={rank} and WORLD_SIZE={world_size} are inconsistent")
     return rank, local_rank, world_size
 
 
@@ -36,16 +39,18 @@ def init_distributed(device: torch.device | str | None = None) -> torch.device |
 
     Returns the device this process should use (``cuda:LOCAL_RANK`` on GPUs, else ``device`` or
     the CPU); returns ``device`` unchanged (possibly None) when not distributed. The backend is
-    NCCL for CUDA devices and Gloo otherwise. Calling it twice is harmless.
+    NCCL for CUDA devices and Gloo otherwise. Calling it twice is harmless. BadValueError (a
+    ValueError) naming the available devices if torch cannot use the device here.
     """
     rank, local_rank, world_size = env_world()
+    dev = resolve_device(device) if device is not None else None
     if world_size == 1:
-        return torch.device(device) if device is not None else None
-    dev = torch.device(device) if device is not None else None
+        return dev
     if dev is None:
         dev = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
     elif dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
+    dev = resolve_device(dev)  # LOCAL_RANK may name a GPU this machine does not have
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if not dist.is_initialized():

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vidbook.errors import BadValueError
+
 _BENCH = re.compile(r"^bench-([a-z0-9]+)\.json$")
 _TRAIN = re.compile(r"^train-([a-z0-9_]+)-([a-z0-9]+)\.json$")
 
@@ -33,9 +35,9 @@ def _read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not a readable JSON results file ({err})") from err
+        raise BadValueError(f"{path}: not a readable JSON results file ({err})") from err
     if not isinstance(data, dict) or "provenance" not in data:
-        raise ValueError(f"{path}: a results file must be a JSON object with 'provenance'")
+        raise BadValueError(f"{path}: a results file must be a JSON object with 'provenance'")
     return data
 
 
@@ -45,7 +47,7 @@ def load(folder: str | Path) -> Results:
     older format (no ``suite``) is skipped; an unreadable one raises ValueError naming it."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ValueError(f"results folder {folder} does not exist")
+        raise BadValueError(f"results folder {folder} does not exist")
     results = Results()
     for path in sorted(folder.iterdir()):
         if match := _BENCH.match(path.name):

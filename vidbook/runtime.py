@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidbook.errors import BadValueError
+
 PROFILES = ("quick", "full")
 PROFILE_ENV = "VIDBOOK_PROFILE"
 
@@ -31,6 +33,64 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def available_devices() -> list[str]:
+    """The devices torch can use here, by name: ``cpu``, then ``cuda`` and ``cuda:0`` ... (one
+    per GPU) and ``mps`` where present."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
+def resolve_device(name: str | torch.device | None = None) -> torch.device:
+    """The device ``name`` names (default: :func:`device`, the best available one).
+
+    BadValueError (a ValueError) naming the device and the available ones if ``name`` is not a
+    torch device or not usable here: ``cuda`` without a CUDA GPU, ``cuda:3`` on a machine with
+    fewer GPUs, ``mps`` off Apple silicon, or another kind (``meta``, ``xpu``...) torch cannot
+    run on here.
+    """
+    if name is None:
+        return device()
+    available = ", ".join(available_devices())
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise BadValueError(
+            f"device {name!r} is not a torch device ({err}); available here: {available}"
+        ) from err
+    problem = None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            problem = "torch sees no CUDA GPU here"
+        elif dev.index is not None and dev.index >= count:
+            problem = f"torch sees {count} CUDA GPU(s), numbered 0 to {count - 1}"
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if not (mps is not None and mps.is_available()):
+            problem = "torch sees no Apple MPS device"
+    elif dev.type != "cpu" and not _accelerator_is(dev.type):
+        problem = f"vidbook runs on cpu, cuda or mps, and {dev.type} is not an accelerator here"
+    if problem is not None:
+        raise BadValueError(
+            f"device {name!r} is not available: {problem}; available here: {available}"
+        )
+    return dev
+
+
+def _accelerator_is(kind: str) -> bool:
+    """True if torch's current accelerator (e.g. an Intel XPU) is of type ``kind``."""
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is None or not accelerator.is_available():
+        return False
+    current = accelerator.current_accelerator()
+    return current is not None and current.type == kind
+
+
 def profile() -> str:
     """``"quick"`` (small runs, CPU) or ``"full"`` (published sizes, CUDA).
 
@@ -39,7 +99,7 @@ def profile() -> str:
     chosen = os.environ.get(PROFILE_ENV, "").strip().lower()
     if chosen:
         if chosen not in PROFILES:
-            raise ValueError(
+            raise BadValueError(
                 f"{PROFILE_ENV}={os.environ[PROFILE_ENV]!r} is not a profile; use one of {PROFILES}"
             )
         return chosen
@@ -49,7 +109,7 @@ def profile() -> str:
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        raise BadValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -102,9 +162,15 @@ def setup_notebook(expected_minutes: dict[str, float] | None = None, seed: int =
     ``expected_minutes`` maps a profile to the chapter's measured run time, e.g.
     ``{"quick": 1.5, "full": 10}``. Returns the printed facts as a dict.
     """
+    from vidbook.claims import perturb_seeds
+
     dev, prof = device(), profile()
+    offset = perturb_seeds()  # VIDBOOK_SEED_OFFSET (make claims): every seed shifted
     seed_everything(seed)
     facts = {"device": str(dev), "profile": prof, "torch": torch.__version__, "seed": seed}
+    if offset:
+        facts["seed_offset"] = offset
+        print(f"every seed this chapter sets is shifted by {offset} (VIDBOOK_SEED_OFFSET)")
     line = f"vidbook: device={dev} ({device_name(dev)}), profile={prof}, torch {torch.__version__}"
     print(line)
     if expected_minutes and prof in expected_minutes:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from vidbook.data.synth import CLASSES, SynthActions
+from vidbook.errors import BadValueError
 
 STATIC = CLASSES.index("static")
 ACTION_CLASSES = ("no_action", "action")
@@ -30,12 +31,14 @@ class ActionOrNot:
 
     def __init__(self, world: SynthActions) -> None:
         if not isinstance(world, SynthActions):
-            raise ValueError(f"ActionOrNot needs a SynthActions split, got {type(world).__name__}")
+            raise BadValueError(
+                f"ActionOrNot needs a SynthActions split, got {type(world).__name__}"
+            )
         idx = np.arange(len(world))
         labels = world.label_of(idx)
         still, moving = idx[labels == STATIC], idx[labels != STATIC]
         if len(still) == 0:
-            raise ValueError(
+            raise BadValueError(
                 f"{world!r} has no static clip to balance against; use a larger size (about "
                 "one clip in ten is static)"
             )
@@ -50,7 +53,7 @@ class ActionOrNot:
         positions = np.asarray(indices, dtype=np.int64).reshape(-1)
         bad = (positions < 0) | (positions >= len(self))
         if bad.any():
-            raise ValueError(
+            raise BadValueError(
                 f"index {int(positions[bad][0])} is out of range for ActionOrNot of size "
                 f"{len(self)}; valid indices are 0..{len(self) - 1}"
             )

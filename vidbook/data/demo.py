@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from vidbook.data.synth import CLASSES, SynthActions
 from vidbook.data.video_io import write_video
+from vidbook.errors import BadValueError, MissingFileError, PathExistsError
 
 LAYOUTS = ("ucf101", "hmdb51", "kinetics")
 MANIFEST = "vidbook-demo.json"  # the name vidbook.data.folders looks for
@@ -76,13 +77,13 @@ def hmdb_tag(groups: int, split: int, group: int) -> int:
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+        raise BadValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
     return value
 
 
 def _check_settings(layout, classes, groups, clips_per_group, frames, height, width, fps, seed):
     if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise BadValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if classes is not None:
         _check_int("classes", classes, 1, len(CLASSES))
     _check_int("groups", groups, 3, 99)  # 3 splits, each with its own test groups
@@ -91,9 +92,9 @@ def _check_settings(layout, classes, groups, clips_per_group, frames, height, wi
     for name, value in (("height", height), ("width", width)):
         _check_int(name, value, 16, 4096)
         if value % 2:
-            raise ValueError(f"{name} must be even (H.264 stores colour at half resolution)")
+            raise BadValueError(f"{name} must be even (H.264 stores colour at half resolution)")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < 1000:
-        raise ValueError(f"fps must be a number in (0, 1000), got {fps!r}")
+        raise BadValueError(f"fps must be a number in (0, 1000), got {fps!r}")
     _check_int("seed", seed, 0, 2**31 - 1)
 
 
@@ -102,28 +103,28 @@ def _check_target(root: Path, layout: str) -> None:
     if not root.exists():
         return
     if not root.is_dir():
-        raise FileExistsError(f"{root} exists and is not a folder; give a new or empty folder")
+        raise PathExistsError(f"{root} exists and is not a folder; give a new or empty folder")
     if not any(root.iterdir()):
         return
     manifest = root / MANIFEST
     advice = "give a new or empty folder"
     if not manifest.is_file():
-        raise FileExistsError(f"{root} is not empty and holds no demo data set; {advice}")
+        raise PathExistsError(f"{root} is not empty and holds no demo data set; {advice}")
     try:
         info = json.loads(manifest.read_text(encoding="utf-8"))
         earlier, written = info["layout"], set(info["files"]) | {MANIFEST}
     except (ValueError, KeyError, TypeError) as err:
-        raise FileExistsError(
+        raise PathExistsError(
             f"{manifest} is not a readable demo manifest ({err}); {advice}"
         ) from None
     if earlier != layout:
-        raise FileExistsError(
+        raise PathExistsError(
             f"{root} holds a demo data set in the {earlier!r} layout, not {layout!r}; {advice}"
         )
     extra = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
     extra = [p for p in extra if p not in written]
     if extra:
-        raise FileExistsError(
+        raise PathExistsError(
             f"{root} holds files that the demo did not write, e.g. {extra[0]}; {advice}"
         )
 
@@ -311,5 +312,5 @@ def read_manifest(root: str | Path) -> dict:
     """The ``vidbook-demo.json`` of a demo data set: its layout, settings and clips."""
     path = Path(root) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: {root} is not a demo data set")
+        raise MissingFileError(f"{path} does not exist: {root} is not a demo data set")
     return json.loads(path.read_text(encoding="utf-8"))

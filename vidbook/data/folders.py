@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from vidbook.data.demo import MANIFEST as DEMO_MANIFEST
 from vidbook.data.sampling import dense_indices, multi_view_indices, uniform_indices
 from vidbook.data.video_io import probe, read_frames
 from vidbook.distributed import rank_and_world
+from vidbook.errors import BadValueError, DataFileError, MissingFileError
 
 SAMPLINGS = ("dense", "uniform", "center")
 SPLITS = (1, 2, 3)
@@ -73,49 +75,89 @@ def layout_help(name: str, root: Path) -> str:
     )
 
 
-def _missing_root(name: str, root: Path, missing: Path) -> FileNotFoundError:
+def _missing_root(name: str, root: Path, missing: Path) -> MissingFileError:
     what = "does not exist" if not missing.exists() else "is not a folder"
     hint = ""
     if root.name == "UCF-101" and name == "UCF101":
         hint = f"\n(root is the folder that holds UCF-101/, here probably {root.parent})"
-    return FileNotFoundError(f"{missing} {what}. {layout_help(name, root)}{hint}")
+    return MissingFileError(f"{missing} {what}. {layout_help(name, root)}{hint}")
 
 
 def _check_split(split: object) -> int:
     if isinstance(split, bool) or not isinstance(split, (int, np.integer)) or split not in SPLITS:
-        raise ValueError(f"split must be 1, 2 or 3 (the official splits), got {split!r}")
+        raise BadValueError(f"split must be 1, 2 or 3 (the official splits), got {split!r}")
     return int(split)
 
 
 def _check_train(train: object) -> bool:
     if not isinstance(train, bool):
-        raise ValueError(f"train must be True or False, got {train!r}")
+        raise BadValueError(f"train must be True or False, got {train!r}")
     return train
 
 
 def _read_lines(path: Path, what: str) -> list[tuple[int, str]]:
     """The non-blank lines of a split file as (1-based line number, stripped text)."""
     if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
+        raise MissingFileError(f"{what} {path} does not exist")
     text = path.read_text(encoding="utf-8-sig")  # the official lists end lines with \r\n
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def _malformed(path: Path, number: int, line: str, expected: str) -> ValueError:
-    return ValueError(f"{path}, line {number}: expected {expected}, got {line!r}")
+def _malformed(path: Path, number: int, line: str, expected: str) -> BadValueError:
+    return BadValueError(f"{path}, line {number}: expected {expected}, got {line!r}")
 
 
-def _check_videos_exist(samples: list[tuple[Path, int]], listed_in: Path, name: str) -> None:
-    """Raise FileNotFoundError naming the missing videos: a broken copy, not a sampling choice."""
-    missing = [path for path, _ in samples if not path.is_file()]
+def _file_size(path: Path) -> int | None:
+    """The size in bytes of the regular file ``path`` (one ``os.stat``), None if there is none."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def _check_videos_exist(
+    samples: list[tuple[Path, int]], listed_in: Path, name: str, root: Path
+) -> None:
+    """Raise MissingFileError naming the missing videos, DataFileError naming the empty ones
+    (0 bytes): a broken copy, not a sampling choice. One ``os.stat`` per video, no decoding."""
+    sizes = [_file_size(path) for path, _ in samples]
+    missing = [path for (path, _), size in zip(samples, sizes, strict=True) if size is None]
     if missing:
         shown = "\n  ".join(str(p) for p in missing[:3])
         more = f"\n  ... and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{len(missing)} of the {len(samples)} videos listed in {listed_in} do not exist:\n"
             f"  {shown}{more}\nA complete copy of {name} has every listed video; unpack it again "
             f"from {DOWNLOAD_PAGES[name]} ."
         )
+    empty = [path for (path, _), size in zip(samples, sizes, strict=True) if size == 0]
+    _check_not_empty(empty, len(samples), listed_in, name, root)
+
+
+def _check_not_empty(
+    empty: list[Path], total: int, listed_in: Path, name: str, root: Path, shown: int = 5
+) -> None:
+    """Raise DataFileError naming the first ``shown`` of the ``empty`` (0-byte) videos and
+    counting them all: an interrupted download or copy, found before any decoding."""
+    if not empty:
+        return
+    names = ", ".join(_relative(path, root) for path in empty[:shown])
+    more = f" and {len(empty) - shown} more" if len(empty) > shown else ""
+    verb = "video is" if len(empty) == 1 else "videos are"
+    raise DataFileError(
+        f"{len(empty)} {verb} empty (0 bytes): {names}{more} (under {root}; {total} videos "
+        f"listed in {listed_in}). An interrupted download or copy leaves empty files; copy "
+        f"them again, or unpack {name} again from {DOWNLOAD_PAGES[name]} ."
+    )
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` where it lies under it, else the whole path."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _is_demo(root: Path) -> bool:
@@ -163,32 +205,32 @@ class VideoFolder(Dataset):
         self.train = _check_train(train)
         for name, value in (("clip_len", clip_len), ("stride", stride)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+                raise BadValueError(f"{name} must be an int >= 1, got {value!r}")
         for name, value in (("size", size), ("short_side", short_side)):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
-                raise ValueError(f"{name} must be an int >= 1 or None, got {value!r}")
+                raise BadValueError(f"{name} must be an int >= 1 or None, got {value!r}")
         if size is None and short_side is not None:
-            raise ValueError("short_side needs a crop size: give size too (or neither)")
+            raise BadValueError("short_side needs a crop size: give size too (or neither)")
         if short_side is not None and short_side < size:
-            raise ValueError(f"short_side={short_side} must be at least size={size}")
+            raise BadValueError(f"short_side={short_side} must be at least size={size}")
         sampling = ("dense" if train else "center") if sampling is None else sampling
         if sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
+            raise BadValueError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
         if flip is not None and not isinstance(flip, bool):
-            raise ValueError(f"flip must be True, False or None, got {flip!r}")
+            raise BadValueError(f"flip must be True, False or None, got {flip!r}")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+            raise BadValueError(f"seed must be an int >= 0, got {seed!r}")
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
         ):
-            raise ValueError(f"threads must be None or an int >= 1, got {threads!r}")
+            raise BadValueError(f"threads must be None or an int >= 1, got {threads!r}")
         self.samples = [(Path(path), int(label)) for path, label in samples]
         self.classes = list(classes)
         bad = [label for _, label in self.samples if not 0 <= label < len(self.classes)]
         if bad:
-            raise ValueError(f"label {bad[0]} is outside 0..{len(self.classes) - 1}")
+            raise BadValueError(f"label {bad[0]} is outside 0..{len(self.classes) - 1}")
         self.clip_len, self.stride, self.sampling = clip_len, stride, sampling
         self.size, self.short_side = size, short_side if short_side is not None else size
         self.flip = train and flip is not False
@@ -276,15 +318,15 @@ def read_class_index(path: Path) -> list[str]:
             raise _malformed(path, number, line, "'<index> <ClassName>', e.g. '1 ApplyEyeMakeup'")
         index, name = int(parts[0]), parts[1]
         if index in names or name in names.values():
-            raise ValueError(f"{path}, line {number}: {line!r} repeats an index or a class name")
+            raise BadValueError(f"{path}, line {number}: {line!r} repeats an index or a class name")
         names[index] = name
     if sorted(names) != list(range(1, len(names) + 1)):
-        raise ValueError(
+        raise BadValueError(
             f"{path}: the class indices must be 1..{len(names)} (each once), got "
             f"{sorted(names)[:5]}..."
         )
     if not names:
-        raise ValueError(f"{path} lists no classes")
+        raise BadValueError(f"{path} lists no classes")
     return [names[i] for i in range(1, len(names) + 1)]
 
 
@@ -307,7 +349,7 @@ def read_ucf_list(
             raise _malformed(path, number, line, expected)
         folder = relative[0]
         if folder not in index:
-            raise ValueError(
+            raise BadValueError(
                 f"{path}, line {number}: class {folder!r} of {line!r} is not in classInd.txt "
                 f"({len(classes)} classes, e.g. {', '.join(classes[:3])})"
             )
@@ -316,13 +358,13 @@ def read_ucf_list(
             if not parts[1].isdigit():
                 raise _malformed(path, number, line, expected + " with an integer label")
             if int(parts[1]) != label + 1:
-                raise ValueError(
+                raise BadValueError(
                     f"{path}, line {number}: {line!r} gives label {parts[1]}, but classInd.txt "
                     f"gives {folder!r} the index {label + 1}"
                 )
         samples.append((videos / folder / relative[1], label))
     if not samples:
-        raise ValueError(f"{path} lists no videos")
+        raise BadValueError(f"{path} lists no videos")
     return samples
 
 
@@ -352,7 +394,7 @@ class UCF101(VideoFolder):
         classes = read_class_index(folder / "classInd.txt")
         listed = folder / f"{'train' if _check_train(train) else 'test'}list0{self.split}.txt"
         samples = read_ucf_list(listed, classes, videos, labelled=train)
-        _check_videos_exist(samples, listed, "UCF101")
+        _check_videos_exist(samples, listed, "UCF101", self.root)
         super().__init__(samples, classes, train=train, **_default_flip(self.root, clip_options))
 
 
@@ -372,7 +414,7 @@ def read_hmdb_splits(folder: Path, split: int, train: bool, videos: Path):
     suffix = "_test_split"
     names = {p.name[: p.name.rindex(suffix)] for p in folder.glob(f"*{suffix}[1-3].txt")}
     if not names:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"found no split files <class>{suffix}<N>.txt in {folder}. "
             + layout_help("HMDB51", videos)
         )
@@ -389,7 +431,7 @@ def read_hmdb_splits(folder: Path, split: int, train: bool, videos: Path):
             if HMDB_TAGS[parts[1]] is train:
                 samples.append((videos / name / parts[0], label))
     if not samples:
-        raise ValueError(f"the split files {folder}/*{suffix}{split}.txt list no videos")
+        raise BadValueError(f"the split files {folder}/*{suffix}{split}.txt list no videos")
     return classes, samples
 
 
@@ -416,7 +458,8 @@ class HMDB51(VideoFolder):
             if not needed.is_dir():
                 raise _missing_root("HMDB51", self.root, needed)
         classes, samples = read_hmdb_splits(folder, self.split, _check_train(train), self.root)
-        _check_videos_exist(samples, folder / f"*_test_split{self.split}.txt", "HMDB51")
+        listed = folder / f"*_test_split{self.split}.txt"
+        _check_videos_exist(samples, listed, "HMDB51", self.root)
         super().__init__(samples, classes, train=train, **_default_flip(self.root, clip_options))
 
 
@@ -447,7 +490,7 @@ def read_kinetics_csv(path: Path) -> list[dict]:
     integer ``time_start``, ``time_end`` (plus ``line``, the row's line number)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"Kinetics CSV {path} does not exist; the official CSVs (train.csv, validate.csv) "
             f"come with the data from {DOWNLOAD_PAGES['Kinetics']}"
         )
@@ -458,7 +501,7 @@ def read_kinetics_csv(path: Path) -> list[dict]:
         missing = [name for name in KINETICS_COLUMNS if name not in found]
         if missing:
             test = " (a test CSV has no labels)" if "label" in missing else ""
-            raise ValueError(
+            raise BadValueError(
                 f"{path} needs the columns {', '.join(KINETICS_COLUMNS)}{test}; its header has "
                 f"{found or 'no columns'}"
             )
@@ -482,7 +525,7 @@ def read_kinetics_csv(path: Path) -> list[dict]:
                 }
             )
     if not rows:
-        raise ValueError(f"{path} lists no clips")
+        raise BadValueError(f"{path} lists no clips")
     return rows
 
 
@@ -508,9 +551,11 @@ class Kinetics(VideoFolder):
         **clip_options,
     ) -> None:
         if not isinstance(split, str) or not split or "/" in split or os.sep in split:
-            raise ValueError(f"split must be a folder name such as 'train' or 'val', got {split!r}")
+            raise BadValueError(
+                f"split must be a folder name such as 'train' or 'val', got {split!r}"
+            )
         if missing not in ("skip", "error"):
-            raise ValueError(f"missing must be 'skip' or 'error', got {missing!r}")
+            raise BadValueError(f"missing must be 'skip' or 'error', got {missing!r}")
         self.root, self.split, self.csv = Path(root), split, Path(csv)
         folder = self.root / split
         if not folder.is_dir():
@@ -532,7 +577,7 @@ class Kinetics(VideoFolder):
                 absent.append(path)
         self.num_missing = len(absent)
         if absent and (missing == "error" or not samples):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{len(absent)} of the {len(rows)} clips listed in {self.csv} are not in "
                 f"{folder}, e.g. {absent[0]}. "
                 + ("" if samples else layout_help("Kinetics", self.root))
@@ -544,6 +589,8 @@ class Kinetics(VideoFolder):
                 "misses some videos that left YouTube",
                 stacklevel=2,
             )
+        empty = [path for path, _ in samples if _file_size(path) == 0]
+        _check_not_empty(empty, len(rows), self.csv, "Kinetics", self.root)
         train = split == "train" if train is None else train
         super().__init__(samples, classes, train=train, **_default_flip(self.root, clip_options))
 
@@ -607,13 +654,13 @@ def video_loader(
     ``world_size``-th video otherwise (evaluation: each video exactly once).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        raise BadValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+        raise BadValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        raise BadValueError(f"seed must be an int >= 0, got {seed!r}")
     if len(dataset) == 0:
-        raise ValueError("the data set is empty: nothing to load")
+        raise BadValueError("the data set is empty: nothing to load")
     rank, world = rank_and_world()
     if world > 1 and shuffle:
         sampler = DistributedSampler(

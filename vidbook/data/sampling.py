@@ -19,17 +19,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vidbook.errors import BadValueError
+
 
 def _check_count(name: str, value: object) -> int:
     """``value`` as an int, or a ValueError naming ``name`` unless it is an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        raise BadValueError(f"{name} must be an int >= 1, got {value!r}")
     return value
 
 
 def _check_generator(generator: object) -> None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(
+        raise BadValueError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
         )
 
@@ -71,7 +73,7 @@ def dense_indices(
     if start is None:
         start = int(torch.randint(last_start + 1, (1,), generator=generator))
     elif isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= last_start:
-        raise ValueError(
+        raise BadValueError(
             f"start must be an int in [0, {last_start}] (a clip of clip_len={clip_len}, "
             f"stride={stride} inside a video of num_frames={num_frames}), got {start!r}"
         )
@@ -97,7 +99,7 @@ def segment_indices(
     num_frames = _check_count("num_frames", num_frames)
     num_segments = _check_count("num_segments", num_segments)
     if not isinstance(train, bool):
-        raise ValueError(f"train must be True or False, got {train!r}")
+        raise BadValueError(f"train must be True or False, got {train!r}")
     _check_generator(generator)
     if not train:
         return uniform_indices(num_frames, num_segments)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidbook.errors import BadValueError
+
 # Per-channel (RGB) statistics of the training videos the published models saw.
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)  # R3D, MC3, R(2+1)D (torchvision's video models)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -30,14 +32,14 @@ Size = int | tuple[int, int]
 def _check_clip(clip: object, what: str = "clip") -> Tensor:
     """Raise a ValueError unless ``clip`` is a uint8 or float (C, T, H, W) or (B, C, T, H, W) tensor."""
     if not isinstance(clip, Tensor):
-        raise ValueError(f"{what} must be a torch.Tensor, got {type(clip).__name__}")
+        raise BadValueError(f"{what} must be a torch.Tensor, got {type(clip).__name__}")
     if clip.ndim not in (4, 5):
-        raise ValueError(
+        raise BadValueError(
             f"{what} must be a clip (C, T, H, W) or a batch (B, C, T, H, W), "
             f"got {clip.ndim} dimensions with shape {tuple(clip.shape)}"
         )
     if clip.dtype != torch.uint8 and not clip.is_floating_point():
-        raise ValueError(f"{what} must be uint8 or floating point, got dtype {clip.dtype}")
+        raise BadValueError(f"{what} must be uint8 or floating point, got dtype {clip.dtype}")
     return clip
 
 
@@ -51,7 +53,7 @@ def _check_size(size: object, name: str = "size") -> tuple[int, int] | int:
         return size  # type: ignore[return-value]
     if isinstance(size, Sequence) and len(size) == 2 and all(positive_int(v) for v in size):
         return int(size[0]), int(size[1])
-    raise ValueError(f"{name} must be an int >= 1 or a pair (h, w) of them, got {size!r}")
+    raise BadValueError(f"{name} must be an int >= 1 or a pair (h, w) of them, got {size!r}")
 
 
 def _crop_size(clip: Tensor, size: object) -> tuple[int, int]:
@@ -60,7 +62,7 @@ def _crop_size(clip: Tensor, size: object) -> tuple[int, int]:
     h, w = (size, size) if isinstance(size, int) else size
     height, width = clip.shape[-2:]
     if h > height or w > width:
-        raise ValueError(
+        raise BadValueError(
             f"crop size (h, w) = ({h}, {w}) does not fit in frames of (H, W) = ({height}, {width})"
         )
     return h, w
@@ -68,7 +70,7 @@ def _crop_size(clip: Tensor, size: object) -> tuple[int, int]:
 
 def _check_generator(generator: object) -> None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(
+        raise BadValueError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
         )
 
@@ -170,7 +172,7 @@ def random_hflip(clip: Tensor, p: float = 0.5, generator: torch.Generator | None
     """
     clip = _check_clip(clip)
     if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        raise BadValueError(f"p must be a probability in [0, 1], got {p!r}")
     _check_generator(generator)
     n = clip.shape[0] if clip.ndim == 5 else 1
     flip = torch.rand(n, generator=generator) < p
@@ -188,7 +190,7 @@ def normalize(clip: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tens
     """
     clip = _check_clip(clip)
     if not clip.is_floating_point():
-        raise ValueError(
+        raise BadValueError(
             f"normalize expects a float clip (e.g. in [0, 1]), got dtype {clip.dtype}; "
             "convert it with to_float(clip) first"
         )
@@ -198,14 +200,14 @@ def normalize(clip: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tens
         try:
             stats[name] = torch.as_tensor(values, dtype=clip.dtype).to(clip.device).flatten()
         except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} must be a sequence of numbers, got {values!r}") from err
+            raise BadValueError(f"{name} must be a sequence of numbers, got {values!r}") from err
         if stats[name].numel() != channels:
-            raise ValueError(
+            raise BadValueError(
                 f"{name} must have one value per channel ({channels} for a clip of shape "
                 f"{tuple(clip.shape)}), got {stats[name].numel()}: {values!r}"
             )
     if not bool((stats["std"] > 0).all()):
-        raise ValueError(f"std must be positive in every channel, got {std!r}")
+        raise BadValueError(f"std must be positive in every channel, got {std!r}")
     shape = (channels, 1, 1, 1)  # broadcasts over (C, T, H, W) and (B, C, T, H, W)
     return (clip - stats["mean"].view(shape)) / stats["std"].view(shape)
 
@@ -215,12 +217,12 @@ class Compose:
 
     def __init__(self, transforms: Sequence[Callable[[Tensor], Tensor]]) -> None:
         if isinstance(transforms, str | bytes) or not isinstance(transforms, Sequence):
-            raise ValueError(
+            raise BadValueError(
                 f"Compose expects a list of callables, got {type(transforms).__name__}"
             )
         for i, t in enumerate(transforms):
             if not callable(t):
-                raise ValueError(
+                raise BadValueError(
                     f"Compose expects callables, but item {i} is a {type(t).__name__}: {t!r}"
                 )
         self.transforms = list(transforms)

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidbook.errors import BadValueError, MissingFileError, NotAFileError, VidbookError
 from vidbook.runtime import atomic_write
 
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".avi": "avi"}  # suffix -> FFmpeg muxer
@@ -37,10 +38,18 @@ _SEEK_TRIES = 10  # seeks, each twice as far back as the last, before decoding f
 _FRAMES_BEFORE_KEY = 64  # frames a decoder may emit after a seek before its key frame
 
 
-class VideoDecodeError(RuntimeError):
-    """A file that is not a readable video: the message names the file and the cause."""
+class VideoDecodeError(VidbookError, RuntimeError):
+    """A file that is not a readable video: the message names the file and the cause.
 
-    def __init__(self, path: str | Path, cause: str) -> None:
+    ``VideoDecodeError(message)`` with one argument (how pickle and a DataLoader worker rebuild
+    it) keeps that message as it is, with ``path`` None and ``cause`` the message.
+    """
+
+    def __init__(self, path: str | Path, cause: str | None = None) -> None:
+        if cause is None:
+            self.path, self.cause = None, str(path)
+            super().__init__(str(path))
+            return
         self.path = Path(path)
         self.cause = cause
         super().__init__(f"{self.path}: not a readable video: {cause}")
@@ -75,12 +84,12 @@ def _import_av():
 
 def _existing_file(path: str | Path) -> Path:
     if not isinstance(path, (str, Path)):
-        raise ValueError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+        raise BadValueError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"video file not found: {path}")
+        raise MissingFileError(f"video file not found: {path}")
     if not path.is_file():
-        raise IsADirectoryError(f"{path} is not a file (a video file was expected)")
+        raise NotAFileError(f"{path} is not a file (a video file was expected)")
     return path
 
 
@@ -88,7 +97,7 @@ def _check_threads(threads: object) -> int | None:
     if threads is None:
         return None
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-        raise ValueError(f"threads must be None (automatic) or an int >= 1, got {threads!r}")
+        raise BadValueError(f"threads must be None (automatic) or an int >= 1, got {threads!r}")
     return int(threads)
 
 
@@ -269,16 +278,16 @@ def _check_indices(indices, path: Path, num_frames: int) -> np.ndarray:
     elif isinstance(indices, (np.ndarray, range, list, tuple)):
         idx = np.asarray(indices)
     else:
-        raise ValueError(
+        raise BadValueError(
             f"{path}: indices must be a sequence, 1-D tensor or array of frame numbers, "
             f"got {type(indices).__name__}"
         )
     if idx.ndim != 1:
-        raise ValueError(f"{path}: indices must be 1-D, got shape {tuple(idx.shape)}")
+        raise BadValueError(f"{path}: indices must be 1-D, got shape {tuple(idx.shape)}")
     if idx.size == 0:
-        raise ValueError(f"{path}: indices is empty; ask for at least one frame")
+        raise BadValueError(f"{path}: indices is empty; ask for at least one frame")
     if idx.dtype == np.bool_ or not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"{path}: indices must be integers, got dtype {idx.dtype}")
+        raise BadValueError(f"{path}: indices must be integers, got dtype {idx.dtype}")
     idx = idx.astype(np.int64)
     bad = (idx < 0) | (idx >= num_frames)
     if bad.any():
@@ -405,16 +414,16 @@ def read_frames(path: str | Path, indices, *, threads: int | None = None) -> tor
 def _as_uint8_frames(clip: object) -> np.ndarray:
     """Check a (3, T, H, W) clip and return it as (T, H, W, 3) uint8."""
     if not torch.is_tensor(clip):
-        raise ValueError(f"clip must be a torch.Tensor (3, T, H, W), got {type(clip).__name__}")
+        raise BadValueError(f"clip must be a torch.Tensor (3, T, H, W), got {type(clip).__name__}")
     if clip.ndim != 4 or clip.shape[0] != 3:
-        raise ValueError(
+        raise BadValueError(
             f"clip must have shape (3, T, H, W) (RGB channels first), got {tuple(clip.shape)}"
         )
     _, t, h, w = clip.shape
     if t < 1:
-        raise ValueError("clip has no frames (T = 0)")
+        raise BadValueError("clip has no frames (T = 0)")
     if h < 2 or w < 2 or h % 2 or w % 2:
-        raise ValueError(
+        raise BadValueError(
             f"clip frames are {h}x{w} (HxW); H.264 in yuv420p needs even sizes >= 2: "
             "crop or pad the clip to even height and width"
         )
@@ -422,17 +431,17 @@ def _as_uint8_frames(clip: object) -> np.ndarray:
         pixels = clip
     elif clip.is_floating_point():
         if not bool(torch.isfinite(clip).all()):
-            raise ValueError("clip holds NaN or infinite values; expected floats in [0, 1]")
+            raise BadValueError("clip holds NaN or infinite values; expected floats in [0, 1]")
         pixels = (clip.float().clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
     else:
-        raise ValueError(f"clip must be uint8 or float in [0, 1], got dtype {clip.dtype}")
+        raise BadValueError(f"clip must be uint8 or float in [0, 1], got dtype {clip.dtype}")
     return pixels.detach().cpu().permute(1, 2, 3, 0).contiguous().numpy()
 
 
 def _check_fps(fps: object) -> Fraction:
     ok = isinstance(fps, numbers.Real) and not isinstance(fps, bool)
     if not ok or not math.isfinite(fps) or fps <= 0:
-        raise ValueError(f"fps must be a finite number > 0, got {fps!r}")
+        raise BadValueError(f"fps must be a finite number > 0, got {fps!r}")
     return Fraction(float(fps)).limit_denominator(1001)
 
 
@@ -457,18 +466,18 @@ def write_video(
     Returns the path.
     """
     if not isinstance(path, (str, Path)):
-        raise ValueError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+        raise BadValueError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
     path = Path(path)
     container_format = CONTAINERS.get(path.suffix.lower())
     if container_format is None:
-        raise ValueError(
+        raise BadValueError(
             f"cannot choose a container for suffix {path.suffix!r} of {path}; "
             f"use one of {', '.join(CONTAINERS)}"
         )
     frames = _as_uint8_frames(clip)
     rate = _check_fps(fps)
     if isinstance(crf, bool) or not isinstance(crf, numbers.Integral) or not 0 <= crf <= 51:
-        raise ValueError(f"crf must be an int in [0, 51], got {crf!r}")
+        raise BadValueError(f"crf must be an int in [0, 51], got {crf!r}")
     if keyframe_interval is None:
         keyframe_interval = max(1, round(2 * rate))
     elif (
@@ -476,7 +485,7 @@ def write_video(
         or not isinstance(keyframe_interval, numbers.Integral)
         or keyframe_interval < 1
     ):
-        raise ValueError(f"keyframe_interval must be an int >= 1, got {keyframe_interval!r}")
+        raise BadValueError(f"keyframe_interval must be an int >= 1, got {keyframe_interval!r}")
     x264 = f"keyint={keyframe_interval}:min-keyint={keyframe_interval}:scenecut=0"
     if container_format == "avi":
         x264 += ":bframes=0"

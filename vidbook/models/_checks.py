@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from vidbook.errors import BadValueError
+
 
 def check_clips(clips: torch.Tensor, channels: int, model: str, min_frames: int = 1) -> None:
     """Raise a ValueError unless ``clips`` is a float (B, channels, T, H, W) tensor."""
     if not isinstance(clips, torch.Tensor):
-        raise ValueError(f"{model} expects a tensor of clips, got {type(clips).__name__}")
+        raise BadValueError(f"{model} expects a tensor of clips, got {type(clips).__name__}")
     if clips.ndim != 5 or clips.shape[1] != channels:
-        raise ValueError(
+        raise BadValueError(
             f"{model} expects clips of shape (B, {channels}, T, H, W), got {tuple(clips.shape)}"
             + (
                 " — is the time axis before the channels? use clips.transpose(1, 2)"
@@ -19,8 +21,8 @@ def check_clips(clips: torch.Tensor, channels: int, model: str, min_frames: int 
             )
         )
     if not clips.is_floating_point():
-        raise ValueError(
+        raise BadValueError(
             f"{model} expects floating-point clips (e.g. in [0, 1]), got dtype {clips.dtype}"
         )
     if clips.shape[2] < min_frames:
-        raise ValueError(f"{model} needs at least {min_frames} frames, got {clips.shape[2]}")
+        raise BadValueError(f"{model} needs at least {min_frames} frames, got {clips.shape[2]}")

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
 from vidbook.models.registry import register
 from vidbook.runtime import eval_mode
@@ -40,7 +41,7 @@ HEADS = ("flatten", "average")
 
 def _positive_int(name: str, value: object, least: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+        raise BadValueError(f"{name} must be an int >= {least}, got {value!r}")
     return int(value)
 
 
@@ -65,10 +66,12 @@ class SourceCNNConfig:
             setattr(self, name, _positive_int(name, getattr(self, name), least=4))
         widths = tuple(self.widths)
         if len(widths) != 2:
-            raise ValueError(f"widths must give two channel counts (C1, C2), got {self.widths!r}")
+            raise BadValueError(
+                f"widths must give two channel counts (C1, C2), got {self.widths!r}"
+            )
         self.widths = tuple(_positive_int("widths[i]", w) for w in widths)
         if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+            raise BadValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
     @property
     def pooled(self) -> tuple[int, int, int]:
@@ -108,7 +111,7 @@ class SourceCNN(nn.Module):
         t, h, w = clips.shape[2:]
         cfg = self.cfg
         if self.gap is None and (t, h, w) != (cfg.frames, cfg.height, cfg.width):
-            raise ValueError(
+            raise BadValueError(
                 f"source_cnn with head='flatten' was built for clips of T x H x W = "
                 f"{cfg.frames} x {cfg.height} x {cfg.width}, got {t} x {h} x {w}: its fully "
                 f"connected layer has a weight for every feature at every position "
@@ -116,7 +119,7 @@ class SourceCNN(nn.Module):
                 "Build it for this size (build_for_clips) or use head='average'"
             )
         if min(h, w) < 4:
-            raise ValueError(f"source_cnn needs frames of at least 4 x 4 pixels, got {h} x {w}")
+            raise BadValueError(f"source_cnn needs frames of at least 4 x 4 pixels, got {h} x {w}")
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         self.check(clips)
@@ -145,25 +148,27 @@ def source_cnn(
 # --------------------------------------------------------------------------------------------
 def _check_model(model: object, what: str) -> None:
     if not isinstance(model, nn.Module):
-        raise ValueError(f"{what} expects a torch.nn.Module as model, got {type(model).__name__}")
+        raise BadValueError(
+            f"{what} expects a torch.nn.Module as model, got {type(model).__name__}"
+        )
 
 
 def _check_batch(clips: object, what: str) -> None:
     """ValueError unless ``clips`` is a floating-point (B, C, T, H, W) tensor."""
     if not isinstance(clips, torch.Tensor):
-        raise ValueError(f"{what} expects a tensor of clips, got {type(clips).__name__}")
+        raise BadValueError(f"{what} expects a tensor of clips, got {type(clips).__name__}")
     if clips.ndim != 5:
         hint = (
             " — one clip (C, T, H, W)? add the batch axis: clips.unsqueeze(0)"
             if clips.ndim == 4
             else ""
         )
-        raise ValueError(
+        raise BadValueError(
             f"{what} expects a batch of clips (B, C, T, H, W), got shape {tuple(clips.shape)}"
             + hint
         )
     if not clips.is_floating_point():
-        raise ValueError(
+        raise BadValueError(
             f"{what} expects floating-point clips, got dtype {clips.dtype}; decoded uint8 frames "
             "need preprocessing first (preprocess(), or clips.float() / 255)"
         )
@@ -235,7 +240,9 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
     """
     _check_model(model, "gradient_norms")
     if all(p.grad is None for p in model.parameters()):
-        raise ValueError("gradient_norms: no parameter has a gradient; call loss.backward() first")
+        raise BadValueError(
+            "gradient_norms: no parameter has a gradient; call loss.backward() first"
+        )
     norms = {}
     for name, module in model.named_modules():
         if any(True for _ in module.children()):
@@ -280,24 +287,26 @@ def preprocess(
     if isinstance(video, np.ndarray):
         video = torch.from_numpy(video)
     if not isinstance(video, torch.Tensor):
-        raise ValueError(f"preprocess expects a uint8 array or tensor, got {type(video).__name__}")
+        raise BadValueError(
+            f"preprocess expects a uint8 array or tensor, got {type(video).__name__}"
+        )
     if video.ndim != 4 or video.shape[-1] != 3:
         hint = ""
         if video.ndim == 4 and 3 in video.shape[:2]:
             hint = " — channels first? preprocess takes frames as decoders give them, (N, H, W, 3)"
-        raise ValueError(
+        raise BadValueError(
             f"preprocess expects decoded frames of shape (N, H, W, 3), got {tuple(video.shape)}"
             + hint
         )
     if video.dtype != torch.uint8:
-        raise ValueError(
+        raise BadValueError(
             f"preprocess expects uint8 frames (0..255), got dtype {video.dtype}; clips that are "
             "already float in [0, 1] need no preprocessing"
         )
     frames = _positive_int("frames", frames)
     size = _positive_int("size", size)
     if (mean is None) != (std is None):
-        raise ValueError("preprocess: give both mean and std, or neither")
+        raise BadValueError("preprocess: give both mean and std, or neither")
     picked = video[sample_indices(video.shape[0], frames)]  # (frames, H, W, 3)
     x = picked.permute(0, 3, 1, 2).float() / 255  # (frames, 3, H, W): frames as a batch of images
     h, w = x.shape[-2:]
@@ -310,9 +319,11 @@ def preprocess(
         m = torch.as_tensor(mean, dtype=x.dtype)
         s = torch.as_tensor(std, dtype=x.dtype)
         if m.shape != (3,) or s.shape != (3,):
-            raise ValueError(f"mean and std need 3 values (R, G, B), got {list(m)} and {list(s)}")
+            raise BadValueError(
+                f"mean and std need 3 values (R, G, B), got {list(m)} and {list(s)}"
+            )
         if (s <= 0).any():
-            raise ValueError(f"std must be positive, got {s.tolist()}")
+            raise BadValueError(f"std must be positive, got {s.tolist()}")
         x = (x - m[:, None, None]) / s[:, None, None]
     return x.transpose(0, 1).contiguous()  # (3, frames, size, size)
 
@@ -328,7 +339,7 @@ def class_probabilities(model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
         logits = model(clips.to(device) if device is not None else clips)
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or len(logits) != len(clips):
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(
+        raise BadValueError(
             f"the model must return logits of shape (B, K) = ({len(clips)}, K), got {got}"
         )
     return logits.float().softmax(dim=1).cpu()
@@ -341,14 +352,14 @@ def predict(model: nn.Module, clips: torch.Tensor, class_names: Sequence[str]) -
     one per clip (``argmax(dim=1)``), not over the flattened (B, K) scores.
     """
     if isinstance(class_names, str) or not isinstance(class_names, Sequence):
-        raise ValueError(
+        raise BadValueError(
             f"class_names must be a sequence of names, got {type(class_names).__name__}"
         )
     if not class_names or not all(isinstance(n, str) for n in class_names):
-        raise ValueError("class_names must be a non-empty sequence of strings")
+        raise BadValueError("class_names must be a non-empty sequence of strings")
     probs = class_probabilities(model, clips)  # (B, K)
     if probs.shape[1] != len(class_names):
-        raise ValueError(
+        raise BadValueError(
             f"the model has {probs.shape[1]} outputs but {len(class_names)} class names were "
             "given: give one name per output"
         )

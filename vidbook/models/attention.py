@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
 
 
@@ -22,7 +23,7 @@ class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
+            raise BadValueError(f"dim ({dim}) must be divisible by heads ({heads})")
         self.heads = heads
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
@@ -108,12 +109,12 @@ class TubeletInput(nn.Module):
         self.cfg = cfg
         t, p, q = cfg.tubelet
         if p != q or cfg.frames % t or cfg.size % p:
-            raise ValueError(
+            raise BadValueError(
                 f"frames ({cfg.frames}) and size ({cfg.size}) must be divisible by the tubelet "
                 f"{tuple(cfg.tubelet)} (t, p, p)"
             )
         if len(cfg.input_mean) != cfg.in_channels or len(cfg.input_std) != cfg.in_channels:
-            raise ValueError(
+            raise BadValueError(
                 f"input_mean and input_std need one value per channel ({cfg.in_channels}), got "
                 f"{cfg.input_mean} and {cfg.input_std}"
             )
@@ -130,7 +131,7 @@ class TubeletInput(nn.Module):
         check_clips(clips, self.cfg.in_channels, self.name)
         expected = (self.cfg.frames, self.cfg.size, self.cfg.size)
         if tuple(clips.shape[2:]) != expected:
-            raise ValueError(
+            raise BadValueError(
                 f"{self.name} was built for clips (B, {self.cfg.in_channels}, {expected[0]}, "
                 f"{expected[1]}, {expected[2]}), got {tuple(clips.shape)}; build it with "
                 "frames=... and size=... to match"

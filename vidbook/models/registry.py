@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 
 from torch import nn
 
+from vidbook.errors import BadValueError
+
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _SIZED: set[str] = set()  # models whose weights depend on the clip size (position embeddings)
 _VARIANTS: dict[str, dict[str, dict]] = {}
@@ -31,13 +33,13 @@ def register(
     """
     variants = {k: dict(v) for k, v in (variants or {}).items()}
     if variants and default_variant not in variants:
-        raise ValueError(
+        raise BadValueError(
             f"default_variant must be one of {sorted(variants)}, got {default_variant!r}"
         )
 
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _BUILDERS:
-            raise ValueError(f"a model named {name!r} is already registered")
+            raise BadValueError(f"a model named {name!r} is already registered")
         _BUILDERS[name] = builder
         if sized:
             _SIZED.add(name)
@@ -56,7 +58,7 @@ def available() -> list[str]:
 
 def _check_name(name: str) -> None:
     if name not in _BUILDERS:
-        raise ValueError(f"unknown model {name!r}; available models: {', '.join(available())}")
+        raise BadValueError(f"unknown model {name!r}; available models: {', '.join(available())}")
 
 
 def variants(name: str) -> list[str]:
@@ -79,7 +81,7 @@ def variant_config(name: str, variant: str | None = None) -> dict:
         return dict(table.get(_DEFAULT_VARIANT.get(name), {}))
     if variant not in table:
         sizes = f"its variants are {', '.join(sorted(table))}" if table else "it has no variants"
-        raise ValueError(f"model {name!r} has no variant {variant!r}; {sizes}")
+        raise BadValueError(f"model {name!r} has no variant {variant!r}; {sizes}")
     return dict(table[variant])
 
 
@@ -91,13 +93,13 @@ def build(name: str, num_classes: int = 10, variant: str | None = None, **cfg) -
     """
     _check_name(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        raise BadValueError(f"num_classes must be a positive int, got {num_classes!r}")
     fields = {**variant_config(name, variant), **cfg}
     try:
         return _BUILDERS[name](num_classes=num_classes, **fields)
     except TypeError as err:
         if "unexpected keyword argument" in str(err):
-            raise ValueError(f"model {name!r}: {err}") from err
+            raise BadValueError(f"model {name!r}: {err}") from err
         raise
 
 
@@ -108,6 +110,8 @@ def build_for_clips(
     depend on the clip size gets it (and needs square frames); the others ignore it."""
     if name in _SIZED:
         if height != width:
-            raise ValueError(f"{name} needs square frames, got height {height} and width {width}")
+            raise BadValueError(
+                f"{name} needs square frames, got height {height} and width {width}"
+            )
         cfg = {"frames": frames, "size": height, **cfg}
     return build(name, num_classes=num_classes, **cfg)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
 from vidbook.models.registry import register
 
@@ -144,12 +145,14 @@ class ResNet3D(nn.Module):
     def __init__(self, cfg: ResNet3DConfig) -> None:
         super().__init__()
         if len(cfg.widths) != len(cfg.blocks) or not cfg.widths:
-            raise ValueError(
+            raise BadValueError(
                 f"widths {tuple(cfg.widths)} and blocks {tuple(cfg.blocks)} need one entry per "
                 "stage, the same number of each"
             )
         if min(cfg.widths) < 1 or min(cfg.blocks) < 1:
-            raise ValueError(f"widths and blocks must be >= 1, got {cfg.widths} and {cfg.blocks}")
+            raise BadValueError(
+                f"widths and blocks must be >= 1, got {cfg.widths} and {cfg.blocks}"
+            )
         self.cfg = cfg
         self.stem = stem(cfg.in_channels, cfg.widths[0], cfg.factorised)
         c_in = cfg.widths[0]

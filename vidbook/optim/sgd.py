@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from vidbook.errors import BadValueError
 from vidbook.optim._checks import non_negative
 
 
@@ -35,7 +36,7 @@ class SGD(torch.optim.Optimizer):
         non_negative("dampening value", dampening)
         non_negative("weight_decay value", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
+            raise BadValueError(
                 "Nesterov momentum requires a momentum > 0 and zero dampening, got "
                 f"momentum={momentum}, dampening={dampening}"
             )

@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from vidbook.errors import BadValueError
+
 
 def relu(x: torch.Tensor) -> torch.Tensor:
     """Rectified linear unit, any shape -> same shape: relu(x) = max(x, 0).
@@ -53,7 +55,7 @@ def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
         return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
     if approximate == "tanh":
         return 0.5 * x * (1 + tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    raise BadValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def softmax(x: torch.Tensor, dim: int) -> torch.Tensor:

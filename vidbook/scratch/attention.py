@@ -25,19 +25,22 @@ import math
 import torch
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.scratch.activations import softmax
 
 
 def _check_mask(mask: torch.Tensor, scores_shape: tuple[int, ...], name: str) -> None:
     """A mask must be boolean or floating point and broadcast to the scores' shape."""
     if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise ValueError(f"{name}: expected a bool or floating-point mask, got dtype {mask.dtype}")
+        raise BadValueError(
+            f"{name}: expected a bool or floating-point mask, got dtype {mask.dtype}"
+        )
     try:
         shape = torch.broadcast_shapes(mask.shape, scores_shape)
     except RuntimeError:
         shape = None
     if shape != torch.Size(scores_shape):
-        raise ValueError(
+        raise BadValueError(
             f"{name}: expected a mask that broadcasts to the scores' shape "
             f"{tuple(scores_shape)} (..., L, S), got shape {tuple(mask.shape)}"
         )
@@ -62,17 +65,17 @@ def attention_weights(
     A query that may attend nothing gets all-zero weights (and so a zero output), as in PyTorch.
     """
     if q.dim() < 2 or k.dim() != q.dim():
-        raise ValueError(
+        raise BadValueError(
             f"expected q (..., L, d) and k (..., S, d) with the same number of dimensions "
             f"(at least 2), got q {tuple(q.shape)} and k {tuple(k.shape)}"
         )
     if q.shape[:-2] != k.shape[:-2] or q.shape[-1] != k.shape[-1]:
-        raise ValueError(
+        raise BadValueError(
             f"expected q (..., L, d) and k (..., S, d) with the same leading dimensions and "
             f"the same d, got q {tuple(q.shape)} and k {tuple(k.shape)}"
         )
     if attn_mask is not None and is_causal:
-        raise ValueError("give attn_mask or is_causal=True, not both")
+        raise BadValueError("give attn_mask or is_causal=True, not both")
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., L, S)
     if is_causal:
         attn_mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
@@ -102,7 +105,7 @@ def scaled_dot_product_attention(
     added to the scores. is_causal: query i sees keys 0..i only. Returns (..., L, d_v).
     """
     if v.dim() != k.dim() or v.shape[:-1] != k.shape[:-1]:
-        raise ValueError(
+        raise BadValueError(
             f"expected v (..., S, d_v) with the same leading dimensions and S as k (..., S, d), "
             f"got k {tuple(k.shape)} and v {tuple(v.shape)}"
         )
@@ -117,12 +120,12 @@ def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     ``scaled_dot_product_attention`` use its negation, ``~mask[:, None, None, :]`` (B, 1, 1, S).
     """
     if lengths.dim() != 1 or lengths.is_floating_point() or lengths.is_complex():
-        raise ValueError(
+        raise BadValueError(
             f"lengths: expected a 1-D integer tensor (B,), got shape {tuple(lengths.shape)} "
             f"and dtype {lengths.dtype}"
         )
     if lengths.numel() and (lengths.min() < 0 or lengths.max() > max_len):
-        raise ValueError(
+        raise BadValueError(
             f"lengths: expected values in [0, max_len={max_len}], "
             f"got values in [{int(lengths.min())}, {int(lengths.max())}]"
         )
@@ -156,7 +159,7 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True) -> None:
         super().__init__()
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
-            raise ValueError(
+            raise BadValueError(
                 f"embed_dim must be a positive multiple of num_heads: got embed_dim={embed_dim} "
                 f"and num_heads={num_heads}"
             )
@@ -199,10 +202,10 @@ class MultiHeadAttention(nn.Module):
         """
         e, h = self.embed_dim, self.num_heads
         if query.dim() != 3 or query.shape[-1] != e:
-            raise ValueError(f"query: expected shape (B, L, {e}), got {tuple(query.shape)}")
+            raise BadValueError(f"query: expected shape (B, L, {e}), got {tuple(query.shape)}")
         b, n_q, _ = query.shape
         if key.dim() != 3 or key.shape[0] != b or key.shape[-1] != e or key.shape != value.shape:
-            raise ValueError(
+            raise BadValueError(
                 f"key and value: expected the same shape (B={b}, S, {e}), "
                 f"got key {tuple(key.shape)} and value {tuple(value.shape)}"
             )
@@ -218,7 +221,7 @@ class MultiHeadAttention(nn.Module):
         mask = None
         if attn_mask is not None:
             if attn_mask.shape not in ((n_q, n_k), (b * h, n_q, n_k)):
-                raise ValueError(
+                raise BadValueError(
                     f"attn_mask: expected shape (L, S) = ({n_q}, {n_k}) or "
                     f"(B·num_heads, L, S) = ({b * h}, {n_q}, {n_k}), got {tuple(attn_mask.shape)}"
                 )
@@ -226,7 +229,7 @@ class MultiHeadAttention(nn.Module):
             mask = mask if mask.dim() == 2 else mask.reshape(b, h, n_q, n_k)
         if key_padding_mask is not None:
             if key_padding_mask.shape != (b, n_k):
-                raise ValueError(
+                raise BadValueError(
                     f"key_padding_mask: expected shape (B, S) = ({b}, {n_k}), "
                     f"got {tuple(key_padding_mask.shape)}"
                 )

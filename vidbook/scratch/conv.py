@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from vidbook.errors import BadValueError
+
 IntOrTuple = int | Sequence[int]
 
 
@@ -44,10 +46,10 @@ def conv_output_size(
         ("dilation", dilation, 1),
     ]:
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
+            raise BadValueError(f"{name} must be an int >= {least}, got {value!r}")
     span = dilation * (kernel - 1) + 1
     if span > size + 2 * padding:
-        raise ValueError(
+        raise BadValueError(
             f"kernel extent {span} (kernel {kernel}, dilation {dilation}) is larger than the "
             f"padded input {size + 2 * padding} (size {size}, padding {padding})"
         )
@@ -143,16 +145,16 @@ def _as_tuple(value: IntOrTuple, n: int, what: str, least: int, name: str) -> tu
     values = (value,) * n if isinstance(value, int) and not isinstance(value, bool) else value
     ok = isinstance(values, Sequence) and len(values) == n
     if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{name}: {what} must be an int or a tuple of {n} ints, got {value!r}")
+        raise BadValueError(f"{name}: {what} must be an int or a tuple of {n} ints, got {value!r}")
     if any(v < least for v in values):
-        raise ValueError(f"{name}: {what} must be >= {least}, got {value!r}")
+        raise BadValueError(f"{name}: {what} must be >= {least}, got {value!r}")
     return tuple(values)
 
 
 def _check_input(name: str, x: torch.Tensor, n: int) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim != n + 2:
         got = f"shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} expects input {_LAYOUTS[n]}, got {got}")
+        raise BadValueError(f"{name} expects input {_LAYOUTS[n]}, got {got}")
 
 
 def _check_fits(
@@ -168,7 +170,7 @@ def _check_fits(
     ):
         span = d * (k - 1) + 1
         if span > size + 2 * p:
-            raise ValueError(
+            raise BadValueError(
                 f"{name}: kernel extent {span} along {axis} (kernel {k}, dilation {d}) is larger "
                 f"than the padded input {size + 2 * p} (size {size}, padding {p})"
             )
@@ -194,17 +196,17 @@ def _check_conv(
             if isinstance(weight, torch.Tensor)
             else type(weight).__name__
         )
-        raise ValueError(f"{name} expects weight {layout}, got {got}")
+        raise BadValueError(f"{name} expects weight {layout}, got {got}")
     if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{name}: groups must be an int >= 1, got {groups!r}")
+        raise BadValueError(f"{name}: groups must be an int >= 1, got {groups!r}")
     c_in, c_out = x.shape[1], weight.shape[0]
     if c_in % groups or c_out % groups:
-        raise ValueError(
+        raise BadValueError(
             f"{name}: groups={groups} must divide both the input channels ({c_in}) and the "
             f"output channels ({c_out})"
         )
     if weight.shape[1] * groups != c_in:
-        raise ValueError(
+        raise BadValueError(
             f"{name}: input has {c_in} channels but weight {tuple(weight.shape)} with "
             f"groups={groups} expects {weight.shape[1] * groups}"
         )
@@ -212,7 +214,7 @@ def _check_conv(
         got = (
             f"shape {tuple(bias.shape)}" if isinstance(bias, torch.Tensor) else type(bias).__name__
         )
-        raise ValueError(
+        raise BadValueError(
             f"{name} expects bias of shape ({c_out},) (one per output channel), got {got}"
         )
     stride = _as_tuple(stride, n, "stride", 1, name)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from vidbook.errors import BadValueError
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -19,7 +21,7 @@ def mse_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") 
     loss = (1 / N) sum_i (pred_i - target_i)^2 over all N elements.
     """
     if pred.shape != target.shape:
-        raise ValueError(
+        raise BadValueError(
             f"mse_loss expects pred and target of the same shape, got {tuple(pred.shape)} "
             f"and {tuple(target.shape)}"
         )
@@ -49,22 +51,22 @@ def cross_entropy(
     the negative log-probability the model gives the right class, averaged over all n.
     """
     if logits.ndim < 2:
-        raise ValueError(
+        raise BadValueError(
             f"cross_entropy expects logits (B, K) or (B, K, *), got shape {tuple(logits.shape)}"
         )
     expected = (logits.shape[0], *logits.shape[2:])
     if target.shape != expected:
-        raise ValueError(
+        raise BadValueError(
             f"cross_entropy expects target of shape {expected} (logits {tuple(logits.shape)} "
             f"without the class axis), got {tuple(target.shape)}"
         )
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise ValueError(
+        raise BadValueError(
             f"cross_entropy expects integer class indices as target, got dtype {target.dtype}"
         )
     k = logits.shape[1]
     if target.numel() and (target.min() < 0 or target.max() >= k):
-        raise ValueError(
+        raise BadValueError(
             f"cross_entropy: target classes must lie in [0, {k - 1}] for {k} classes, got "
             f"values from {target.min().item()} to {target.max().item()}"
         )
@@ -81,4 +83,4 @@ def _reduce(name: str, losses: torch.Tensor, reduction: str) -> torch.Tensor:
         return losses.sum()
     if reduction == "none":
         return losses
-    raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    raise BadValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")

@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from vidbook.errors import BadValueError
 from vidbook.scratch.conv import IntOrTuple, _as_tuple, _check_fits, _check_input, sliding_windows
 
 
@@ -114,7 +115,7 @@ def _check_pool(
     dilation = _as_tuple(dilation, n, "dilation", 1, name)
     if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
         # Then no window is padding alone (PyTorch's rule too).
-        raise ValueError(
+        raise BadValueError(
             f"{name}: padding must be at most half the kernel size, got padding {padding} "
             f"for kernel_size {kernel}"
         )

@@ -25,6 +25,8 @@ import math
 import torch
 from torch import nn
 
+from vidbook.errors import BadValueError
+
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -55,7 +57,7 @@ def rnn_step(
     """
     pre = _affine(x, weight_ih, bias_ih) + _affine(h, weight_hh, bias_hh)  # (B, H)
     if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        raise BadValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
 
 
@@ -127,14 +129,14 @@ def _shape(value: object) -> object:
 def _check_sizes(name: str, **sizes: int) -> None:
     for arg, size in sizes.items():
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"{name} expects {arg} to be a positive integer, got {size!r}")
+            raise BadValueError(f"{name} expects {arg} to be a positive integer, got {size!r}")
 
 
 def _check_dtype(name: str, label: str, tensor: torch.Tensor, weight: torch.Tensor) -> None:
     if not tensor.is_floating_point():
-        raise ValueError(f"{name} expects a floating-point {label}, got dtype {tensor.dtype}")
+        raise BadValueError(f"{name} expects a floating-point {label}, got dtype {tensor.dtype}")
     if tensor.dtype != weight.dtype:
-        raise ValueError(
+        raise BadValueError(
             f"{name}'s parameters are {weight.dtype} but its {label} is {tensor.dtype};"
             " convert one of them with .to(dtype)"
         )
@@ -145,14 +147,14 @@ def _check_state(
 ) -> None:
     """Raise a ValueError unless ``state`` is a tensor of shape ``want`` and the weight's dtype."""
     if not isinstance(state, torch.Tensor) or tuple(state.shape) != want:
-        raise ValueError(f"{name} expects {label} of shape {want} {layout}, got {_shape(state)}")
+        raise BadValueError(f"{name} expects {label} of shape {want} {layout}, got {_shape(state)}")
     _check_dtype(name, label, state, weight)
 
 
 def _unpack_pair(name: str, hx: object) -> tuple[object, object]:
     """The LSTM's state comes as a pair (h, c)."""
     if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-        raise ValueError(f"{name} expects its state as a pair (h, c), got {_shape(hx)}")
+        raise BadValueError(f"{name} expects its state as a pair (h, c), got {_shape(hx)}")
     return hx[0], hx[1]
 
 
@@ -196,7 +198,7 @@ class _Cell(nn.Module):
         """Check x (B, I) or (I,) and each given state (B, H) or (H,); return the state shape."""
         name, size = type(self).__name__, self.input_size
         if not isinstance(x, torch.Tensor) or x.ndim not in (1, 2) or x.shape[-1] != size:
-            raise ValueError(f"{name} expects input (B, {size}) or ({size},), got {_shape(x)}")
+            raise BadValueError(f"{name} expects input (B, {size}) or ({size},), got {_shape(x)}")
         _check_dtype(name, "input", x, self.weight_ih)
         want = (*x.shape[:-1], self.hidden_size)
         layout = "(B, hidden_size)" if x.ndim == 2 else "(hidden_size,) for an unbatched input"
@@ -220,7 +222,7 @@ class RNNCell(_Cell):
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
     ) -> None:
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
+            raise BadValueError(
                 f"RNNCell's nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}"
             )
         super().__init__(input_size, hidden_size, bias)
@@ -299,7 +301,7 @@ class _Recurrent(nn.Module, abc.ABC):
         name = type(self).__name__
         _check_sizes(name, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         if not 0.0 <= dropout <= 1.0:
-            raise ValueError(
+            raise BadValueError(
                 f"{name} expects dropout to be a probability in [0, 1], got {dropout!r}"
             )
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
@@ -359,12 +361,12 @@ class _Recurrent(nn.Module, abc.ABC):
         name, size = type(self).__name__, self.input_size
         layout = "(B, T, {})" if self.batch_first else "(T, B, {})"
         if not isinstance(x, torch.Tensor) or x.ndim not in (2, 3) or x.shape[-1] != size:
-            raise ValueError(
+            raise BadValueError(
                 f"{name} expects input {layout.format(size)} with batch_first={self.batch_first}"
                 f" (or (T, {size}) for one sequence), got {_shape(x)}"
             )
         if x.shape[-2 if x.ndim == 2 else int(self.batch_first)] == 0:
-            raise ValueError(f"{name} needs at least one time step, got input {_shape(x)}")
+            raise BadValueError(f"{name} needs at least one time step, got input {_shape(x)}")
         _check_dtype(name, "input", x, self.weight_ih_l0)
 
     def _run(
@@ -446,7 +448,9 @@ class RNN(_Recurrent):
         bidirectional: bool = False,
     ) -> None:
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"RNN's nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise BadValueError(
+                f"RNN's nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}"
+            )
         super().__init__(
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.scratch.activations import sigmoid, tanh
 
 GATE_NAMES = ("i", "f", "g", "o", "c", "h")
@@ -28,26 +29,26 @@ def _check_tensor(
 ) -> None:
     """Raise a ValueError unless ``value`` is a tensor of shape ``want`` and dtype ``dtype``."""
     if not isinstance(value, torch.Tensor) or tuple(value.shape) != want:
-        raise ValueError(f"{name} expects {label} of shape {want} {layout}, got {_shape(value)}")
+        raise BadValueError(f"{name} expects {label} of shape {want} {layout}, got {_shape(value)}")
     if value.dtype != dtype:
-        raise ValueError(f"{name} expects {label} of dtype {dtype}, got {value.dtype}")
+        raise BadValueError(f"{name} expects {label} of dtype {dtype}, got {value.dtype}")
 
 
 def _check_lstm(lstm: object) -> None:
     if not all(hasattr(lstm, a) for a in ("weight_ih_l0", "weight_hh_l0", "num_layers")):
-        raise ValueError(
+        raise BadValueError(
             "lstm_gates expects an nn.LSTM (or vidbook.scratch.rnn.LSTM),"
             f" got {type(lstm).__name__}"
         )
     if lstm.weight_ih_l0.shape[0] != 4 * lstm.hidden_size:
-        raise ValueError(
+        raise BadValueError(
             f"lstm_gates expects an LSTM (4 gate blocks of {lstm.hidden_size} rows),"
             f" got weight_ih_l0 of shape {tuple(lstm.weight_ih_l0.shape)}"
         )
     if getattr(lstm, "bidirectional", False):
-        raise ValueError("lstm_gates supports one direction only, got bidirectional=True")
+        raise BadValueError("lstm_gates supports one direction only, got bidirectional=True")
     if getattr(lstm, "proj_size", 0):
-        raise ValueError(f"lstm_gates does not support proj_size, got {lstm.proj_size}")
+        raise BadValueError(f"lstm_gates does not support proj_size, got {lstm.proj_size}")
 
 
 def lstm_gates(
@@ -79,24 +80,26 @@ def lstm_gates(
     dtype = lstm.weight_ih_l0.dtype
     layout = "(B, T, I)" if lstm.batch_first else "(T, B, I)"
     if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != n_in:
-        raise ValueError(
+        raise BadValueError(
             f"lstm_gates expects x of shape {layout} with I={n_in}"
             f" (batch_first={lstm.batch_first}), got {_shape(x)}"
         )
     if x.dtype != dtype:
-        raise ValueError(f"lstm_gates expects x of dtype {dtype} (the weights'), got {x.dtype}")
+        raise BadValueError(f"lstm_gates expects x of dtype {dtype} (the weights'), got {x.dtype}")
     if isinstance(layer, bool) or not isinstance(layer, int) or not -L <= layer < L:
-        raise ValueError(f"lstm_gates expects layer in [{-L}, {L}) for {L} layers, got {layer!r}")
+        raise BadValueError(
+            f"lstm_gates expects layer in [{-L}, {L}) for {L} layers, got {layer!r}"
+        )
     layer = layer % L
     seq = x.transpose(0, 1) if lstm.batch_first else x  # (T, B, I): time first
     steps, batch = seq.shape[0], seq.shape[1]
     if steps == 0:
-        raise ValueError(f"lstm_gates needs at least one time step, got x of shape {_shape(x)}")
+        raise BadValueError(f"lstm_gates needs at least one time step, got x of shape {_shape(x)}")
     if hx is None:
         h0 = c0 = seq.new_zeros(L, batch, H)
     else:
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise ValueError(f"lstm_gates expects hx as a pair (h0, c0), got {_shape(hx)}")
+            raise BadValueError(f"lstm_gates expects hx as a pair (h0, c0), got {_shape(hx)}")
         h0, c0 = hx
         for label, state in (("h0", h0), ("c0", c0)):
             _check_tensor("lstm_gates", label, state, (L, batch, H), "(L, B, H)", dtype)
@@ -150,19 +153,19 @@ def rnn_bptt(
     """
     name = "rnn_bptt"
     if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] == 0:
-        raise ValueError(f"{name} expects x of shape (B, T, I) with T >= 1, got {_shape(x)}")
+        raise BadValueError(f"{name} expects x of shape (B, T, I) with T >= 1, got {_shape(x)}")
     if not x.is_floating_point():
-        raise ValueError(f"{name} expects a floating-point x, got dtype {x.dtype}")
+        raise BadValueError(f"{name} expects a floating-point x, got dtype {x.dtype}")
     (B, T, n_in), dtype = x.shape, x.dtype
     if not isinstance(weight_hh, torch.Tensor) or weight_hh.ndim != 2:
-        raise ValueError(f"{name} expects weight_hh of shape (H, H), got {_shape(weight_hh)}")
+        raise BadValueError(f"{name} expects weight_hh of shape (H, H), got {_shape(weight_hh)}")
     H = weight_hh.shape[0]
     _check_tensor(name, "weight_hh", weight_hh, (H, H), "(H, H)", dtype)
     _check_tensor(name, "weight_ih", weight_ih, (H, n_in), "(H, I)", dtype)
     _check_tensor(name, "h0", h0, (B, H), "(B, H)", dtype)
     _check_tensor(name, "grad_h", grad_h, (B, T, H), "(B, T, H)", dtype)
     if (bias_ih is None) != (bias_hh is None):
-        raise ValueError(f"{name} expects both biases or neither, got one of them")
+        raise BadValueError(f"{name} expects both biases or neither, got one of them")
     if bias_ih is not None:
         _check_tensor(name, "bias_ih", bias_ih, (H,), "(H,)", dtype)
         _check_tensor(name, "bias_hh", bias_hh, (H,), "(H,)", dtype)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.scratch.activations import gelu, relu
 from vidbook.scratch.attention import MultiHeadAttention
 
@@ -31,7 +32,7 @@ ACTIVATIONS = {"gelu": gelu, "relu": relu}  # GELU: the exact one, with erf
 
 def _activation(name: str):
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}")
+        raise BadValueError(f"activation: expected one of {sorted(ACTIVATIONS)}, got {name!r}")
     return ACTIVATIONS[name]
 
 

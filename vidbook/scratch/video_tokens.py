@@ -19,6 +19,7 @@ import math
 import torch
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.scratch.attention import MultiHeadAttention
 
 
@@ -34,7 +35,7 @@ def sinusoidal_position_encoding(
     (i = 0) to one turn in 2π·10000 positions. Row 0 is [0, 1, 0, 1, ...].
     """
     if n < 0 or dim <= 0 or dim % 2:
-        raise ValueError(f"expected n >= 0 and a positive, even dim, got n={n} and dim={dim}")
+        raise BadValueError(f"expected n >= 0 and a positive, even dim, got n={n} and dim={dim}")
     pos = torch.arange(n, dtype=torch.float64)[:, None]  # (n, 1)
     two_i = torch.arange(0, dim, 2, dtype=torch.float64)  # (dim/2,)
     angle = pos / 10000.0 ** (two_i / dim)  # (n, dim/2)
@@ -55,7 +56,7 @@ class LearnedPositionEncoding(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         _, n, dim = self.weight.shape
         if tokens.dim() != 3 or tokens.shape[1] > n or tokens.shape[2] != dim:
-            raise ValueError(
+            raise BadValueError(
                 f"tokens: expected shape (B, L, {dim}) with L <= {n}, got {tuple(tokens.shape)}"
             )
         return tokens + self.weight[:, : tokens.shape[1]]
@@ -78,7 +79,7 @@ class TubeletEmbedding(nn.Module):
     ) -> None:
         super().__init__()
         if len(tubelet) != 3 or min(tubelet) <= 0:
-            raise ValueError(f"tubelet: expected three positive sizes (t, p, p), got {tubelet}")
+            raise BadValueError(f"tubelet: expected three positive sizes (t, p, p), got {tubelet}")
         self.in_channels, self.dim, self.tubelet = in_channels, dim, tuple(tubelet)
         self.weight = nn.Parameter(torch.empty(dim, in_channels, *tubelet))
         self.bias = nn.Parameter(torch.empty(dim))
@@ -90,13 +91,13 @@ class TubeletEmbedding(nn.Module):
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         t, ph, pw = self.tubelet
         if clips.dim() != 5 or clips.shape[1] != self.in_channels:
-            raise ValueError(
+            raise BadValueError(
                 f"clips: expected shape (B, C={self.in_channels}, T, H, W), "
                 f"got {tuple(clips.shape)}"
             )
         b, c, T, H, W = clips.shape
         if T % t or H % ph or W % pw:
-            raise ValueError(
+            raise BadValueError(
                 f"clips: expected T, H, W divisible by the tubelet {self.tubelet}, "
                 f"got T, H, W = {(T, H, W)}"
             )
@@ -132,7 +133,7 @@ class DividedSpaceTimeAttention(nn.Module):
         T, N = num_frames, num_patches
         dim = self.attn_time.embed_dim
         if tokens.dim() != 3 or tokens.shape[1] != T * N or tokens.shape[2] != dim:
-            raise ValueError(
+            raise BadValueError(
                 f"tokens: expected shape (B, T·N = {T}·{N} = {T * N}, {dim}), "
                 f"got {tuple(tokens.shape)}"
             )
@@ -162,7 +163,7 @@ def attention_cost(T: int, N: int, dim: int) -> dict[str, int]:
     "divided_flops"}.
     """
     if min(T, N, dim) <= 0:
-        raise ValueError(f"expected positive T, N, dim, got T={T}, N={N}, dim={dim}")
+        raise BadValueError(f"expected positive T, N, dim, got T={T}, N={N}, dim={dim}")
     joint, divided = (T * N) ** 2, T * N**2 + N * T**2
     return {
         "joint_pairs": joint,

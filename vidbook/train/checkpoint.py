@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vidbook.errors import BadValueError, VidbookError
 from vidbook.runtime import atomic_write
 
 FORMAT = "vidbook.train.checkpoint"
@@ -24,8 +25,8 @@ VERSION = 1
 _PLAIN_SCALARS = (bool, int, float, str, bytes, type(None))
 
 
-class CheckpointError(ValueError):
-    """A file that is missing, truncated or not a vidbook checkpoint."""
+class CheckpointError(VidbookError, ValueError):
+    """A file that is missing, truncated or not a vidbook checkpoint (also a ValueError)."""
 
 
 def _check_plain(value: Any, where: str) -> None:
@@ -65,7 +66,7 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> Path:
     path = Path(path)
     for reserved in ("format", "version"):
         if reserved in state:
-            raise ValueError(f"{reserved!r} is reserved in a checkpoint; rename that entry")
+            raise BadValueError(f"{reserved!r} is reserved in a checkpoint; rename that entry")
     _check_plain(state, "state")
     payload = {"format": FORMAT, "version": VERSION, **state}
     atomic_write(path, lambda f: torch.save(payload, f), binary=True)

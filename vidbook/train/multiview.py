@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from vidbook.data.sampling import multi_view_indices
 from vidbook.data.transforms import center_crop, resize, three_crops, to_float
+from vidbook.errors import BadValueError
 from vidbook.runtime import eval_mode
 
 CROP_SCHEMES = (1, 3)  # 1: the centre crop; 3: left/top, centre, right/bottom
@@ -40,17 +41,17 @@ def multi_view_clips(
     """
     if not isinstance(video, Tensor) or video.ndim != 4:
         got = tuple(video.shape) if isinstance(video, Tensor) else type(video).__name__
-        raise ValueError(
+        raise BadValueError(
             f"video must be one video (C, T, H, W), got {got}; "
             "call multi_view_clips once per video of a batch"
         )
     if num_crops not in CROP_SCHEMES:
-        raise ValueError(f"num_crops must be one of {CROP_SCHEMES}, got {num_crops!r}")
+        raise BadValueError(f"num_crops must be one of {CROP_SCHEMES}, got {num_crops!r}")
     if isinstance(crop, bool) or not isinstance(crop, int) or crop < 1:
-        raise ValueError(f"crop must be an int >= 1, got {crop!r}")
+        raise BadValueError(f"crop must be an int >= 1, got {crop!r}")
     short_side = crop if short_side is None else short_side
     if isinstance(short_side, bool) or not isinstance(short_side, int) or short_side < crop:
-        raise ValueError(
+        raise BadValueError(
             f"short_side must be an int >= crop={crop} (the crops are cut from the resized "
             f"frames), got {short_side!r}"
         )
@@ -80,17 +81,17 @@ def predict_views(model: nn.Module, views: Tensor, batch_size: int = 16) -> Tens
     (float64 for a float64 model).
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise BadValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(views, Tensor) or views.ndim != 5 or views.shape[0] == 0:
         got = tuple(views.shape) if isinstance(views, Tensor) else type(views).__name__
-        raise ValueError(f"views must be a non-empty tensor (V, C, T, H, W), got {got}")
+        raise BadValueError(f"views must be a non-empty tensor (V, C, T, H, W), got {got}")
     if not views.is_floating_point():
-        raise ValueError(
+        raise BadValueError(
             f"views must be floating point (e.g. in [0, 1]), got dtype {views.dtype}; "
             "convert them with vidbook.data.transforms.to_float"
         )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        raise BadValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     device = _model_device(model)
     total = None
     with eval_mode(model):
@@ -98,7 +99,7 @@ def predict_views(model: nn.Module, views: Tensor, batch_size: int = 16) -> Tens
             logits = model(chunk.to(device))
             if not isinstance(logits, Tensor) or logits.ndim != 2 or logits.shape[0] != len(chunk):
                 got = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-                raise ValueError(
+                raise BadValueError(
                     f"predict_views needs a model that returns logits (N, num_classes) for N "
                     f"views, got {got} for N = {len(chunk)}"
                 )

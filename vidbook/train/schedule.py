@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from vidbook.errors import BadValueError
+
 Schedule = Callable[[int, int, int], float]
 
 
@@ -17,13 +19,13 @@ def _check_args(step: int, total: int, warmup: int) -> None:
     """Raise ValueError unless ``0 <= step``, ``1 <= total`` and ``0 <= warmup <= total``."""
     for name, value in (("step", step), ("total", total), ("warmup", warmup)):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"{name} must be an int, got {value!r}")
+            raise BadValueError(f"{name} must be an int, got {value!r}")
     if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
+        raise BadValueError(f"step must be >= 0, got {step}")
     if total < 1:
-        raise ValueError(f"total must be >= 1 (the number of optimizer steps), got {total}")
+        raise BadValueError(f"total must be >= 1 (the number of optimizer steps), got {total}")
     if not 0 <= warmup <= total:
-        raise ValueError(f"warmup must be between 0 and total={total}, got {warmup}")
+        raise BadValueError(f"warmup must be between 0 and total={total}, got {warmup}")
 
 
 def warmup_cosine(step: int, total: int, warmup: int) -> float:
@@ -75,7 +77,7 @@ def one_cycle(
     """
     _check_args(step, total, warmup)
     if total < 2:
-        raise ValueError(f"one_cycle needs total >= 2 steps, got {total}")
+        raise BadValueError(f"one_cycle needs total >= 2 steps, got {total}")
     start, low = 1.0 / div_factor, 1.0 / (div_factor * final_div_factor)
     peak = (warmup or math.floor(0.3 * total)) - 1  # the step at which the factor is 1
     peak = min(max(peak, 0), total - 2)
@@ -96,16 +98,16 @@ SCHEDULES: dict[str, Schedule] = {
 def get_schedule(name: str) -> Schedule:
     """The schedule function called ``name``; ValueError listing the valid names otherwise."""
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; valid schedules are {sorted(SCHEDULES)}")
+        raise BadValueError(f"unknown schedule {name!r}; valid schedules are {sorted(SCHEDULES)}")
     return SCHEDULES[name]
 
 
 def warmup_steps(total: int, warmup_frac: float) -> int:
     """The number of warm-up steps: ``floor(warmup_frac * total)``, always below ``total``."""
     if not isinstance(total, int) or isinstance(total, bool) or total < 1:
-        raise ValueError(f"total must be an int >= 1, got {total!r}")
+        raise BadValueError(f"total must be an int >= 1, got {total!r}")
     if not 0.0 <= warmup_frac < 1.0:
-        raise ValueError(f"warmup_frac must be in [0, 1), got {warmup_frac!r}")
+        raise BadValueError(f"warmup_frac must be in [0, 1), got {warmup_frac!r}")
     return math.floor(warmup_frac * total)
 
 

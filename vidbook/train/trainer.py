@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidbook.distributed import all_reduce_sum, barrier, is_main_process, rank_and_world
-from vidbook.runtime import device as default_device
-from vidbook.runtime import eval_mode, seed_everything
+from vidbook.errors import BadValueError, VidbookError
+from vidbook.runtime import eval_mode, resolve_device, seed_everything
 from vidbook.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -52,7 +52,7 @@ RESULT_FIELDS = (
 )
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(VidbookError, RuntimeError):
     """The training loss became nan or inf; the message says where and what to try."""
 
     def __init__(
@@ -71,8 +71,8 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _bad(field: str, value: Any, allowed: str) -> ValueError:
-    return ValueError(f"TrainConfig.{field} = {value!r} is not allowed: {allowed}")
+def _bad(field: str, value: Any, allowed: str) -> BadValueError:
+    return BadValueError(f"TrainConfig.{field} = {value!r} is not allowed: {allowed}")
 
 
 @dataclass
@@ -177,7 +177,7 @@ def _make_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(
+        raise BadValueError(
             f"unknown TrainConfig field(s) {unknown}; valid fields are {sorted(names)}"
         )
     return dataclasses.replace(config or TrainConfig(), **overrides)
@@ -209,20 +209,22 @@ def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(batch, Mapping):
         missing = [k for k in ("clip", "label") if k not in batch]
         if missing:
-            raise ValueError(f"batch dict lacks key(s) {missing}; it has {sorted(map(str, batch))}")
+            raise BadValueError(
+                f"batch dict lacks key(s) {missing}; it has {sorted(map(str, batch))}"
+            )
         clip, label = batch["clip"], batch["label"]
     elif isinstance(batch, (tuple, list)) and len(batch) == 2:
         clip, label = batch
     else:
-        raise ValueError(
+        raise BadValueError(
             "a batch must be a dict with 'clip' and 'label' or a (clip, label) pair, got "
             f"{type(batch).__name__}"
             + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
         )
     if not isinstance(clip, torch.Tensor) or not clip.is_floating_point():
-        raise ValueError(f"batch clip must be a float tensor (B, C, T, H, W), got {clip!r:.80}")
+        raise BadValueError(f"batch clip must be a float tensor (B, C, T, H, W), got {clip!r:.80}")
     if not isinstance(label, torch.Tensor) or label.is_floating_point() or label.ndim != 1:
-        raise ValueError(f"batch label must be an integer tensor (B,), got {label!r:.80}")
+        raise BadValueError(f"batch label must be an integer tensor (B,), got {label!r:.80}")
     return clip, label
 
 
@@ -238,7 +240,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups: weight decay on matrices/kernels, none on biases and norms (ndim <= 1)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("the model has no trainable parameters (requires_grad=True)")
+        raise BadValueError("the model has no trainable parameters (requires_grad=True)")
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
     groups = [
@@ -256,7 +258,8 @@ class Trainer:
     function that gets the parameter groups — each with ``params``, ``weight_decay`` and
     ``lr = config.lr`` — and returns the optimizer, e.g.
     ``optimizer=lambda groups: torch.optim.SGD(groups, momentum=0.9)``. ``device`` defaults to
-    ``vidbook.runtime.device()``; the model is moved there.
+    ``vidbook.runtime.device()``; the model is moved there. A device torch cannot use here (``cuda``
+    without a GPU) is a BadValueError naming the available ones.
 
     Attributes: ``model``, ``config``, ``device``, ``optimizer`` (AdamW, no weight decay on
     parameters with ndim <= 1), ``scheduler`` (LambdaLR, built by the first ``fit``), ``scaler``
@@ -278,7 +281,7 @@ class Trainer:
         **overrides: Any,
     ) -> None:
         self.config = _make_config(config, overrides)
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)  # BadValueError if torch cannot use it here
         self.model = model.to(self.device)
         cuda = self.device.type == "cuda"
         if cuda:
@@ -302,7 +305,7 @@ class Trainer:
                 group["lr"] = self.config.lr
             self.optimizer = optimizer(groups)
             if not isinstance(self.optimizer, torch.optim.Optimizer):
-                raise ValueError(
+                raise BadValueError(
                     "optimizer must be a function from parameter groups to a "
                     f"torch.optim.Optimizer, it returned {type(self.optimizer).__name__}"
                 )
@@ -371,7 +374,7 @@ class Trainer:
                 confusion += torch.bincount(label * k + pred, minlength=k * k)
                 n += label.shape[0]
         if confusion is None or n == 0:
-            raise ValueError("evaluate: the data yielded no batches")
+            raise BadValueError("evaluate: the data yielded no batches")
         if self.world_size > 1:  # every process evaluated its shard: add them up
             all_reduce_sum(confusion)
             loss_sum = all_reduce_sum(loss_sum.double()).to(self._acc_dtype)
@@ -392,7 +395,7 @@ class Trainer:
                 logits_all.append(logits)
                 labels_all.append(label)
         if not logits_all:
-            raise ValueError("predict: the data yielded no batches")
+            raise BadValueError("predict: the data yielded no batches")
         return torch.cat(logits_all).cpu(), torch.cat(labels_all).cpu()
 
     # ----- batches and steps ------------------------------------------------------------------
@@ -419,12 +422,12 @@ class Trainer:
         with self._autocast():
             logits = (module or self.model)(clip)
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-            raise ValueError(
+            raise BadValueError(
                 "the model must return logits of shape (B, K), got "
                 f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits)}"
             )
         if logits.shape[0] != label.shape[0]:
-            raise ValueError(
+            raise BadValueError(
                 f"model gave {logits.shape[0]} rows of logits for {label.shape[0]} labels"
             )
         return logits.float()
@@ -522,17 +525,17 @@ class Trainer:
         cfg = self.config
         per_epoch = _len_or_none(train_data)
         if per_epoch is None and (cfg.schedule != "constant" or cfg.warmup_frac > 0):
-            raise ValueError(
+            raise BadValueError(
                 f"train_data ({type(train_data).__name__}) has no len(), which "
                 f"schedule={cfg.schedule!r} with warmup_frac={cfg.warmup_frac:g} needs for the "
                 "total number of steps; give it a __len__ returning the batches per epoch, or "
                 "use schedule='constant' with warmup_frac=0"
             )
         if per_epoch is not None and per_epoch < 1:
-            raise ValueError(f"train_data has len() == {per_epoch}; it must yield batches")
+            raise BadValueError(f"train_data has len() == {per_epoch}; it must yield batches")
         if self.scheduler is not None:
             if per_epoch != self.steps_per_epoch:
-                raise ValueError(
+                raise BadValueError(
                     f"train_data now has {per_epoch} batches per epoch, the schedule was built for "
                     f"{self.steps_per_epoch}; make a new Trainer for different data"
                 )
@@ -579,7 +582,7 @@ class Trainer:
                 batches.set_postfix(loss=sums["loss"].item() / n, acc=sums["correct"].item() / n)
                 shown_at = time.perf_counter()
         if n == 0:
-            raise ValueError(f"train_data yielded no batches in epoch {self.epoch + 1}")
+            raise BadValueError(f"train_data yielded no batches in epoch {self.epoch + 1}")
         if per_epoch is None and n and (i + 1) % accumulate:
             self._optimizer_step()  # an unfinished group at the end of an epoch of unknown length
         self._check_guard()
@@ -707,7 +710,7 @@ class Trainer:
                 f"!= now {self.steps_per_epoch!r}"
             )
         if diffs:
-            raise ValueError(
+            raise BadValueError(
                 f"cannot resume from {path}: the settings differ from the checkpoint's in a way "
                 f"that changes the result ({'; '.join(diffs)}). Use the stored settings, or "
                 "another checkpoint_dir (or resume=False) to start a new run."

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbook.errors import BadValueError
 from vidbook.scratch.attention import attention_weights
 
 
@@ -27,13 +28,13 @@ def _heads_of(attn: nn.Module) -> tuple[torch.Tensor, int, int]:
     weight = getattr(attn, "in_proj_weight", None)
     heads = getattr(attn, "heads", getattr(attn, "num_heads", None))
     if not isinstance(weight, torch.Tensor) or not isinstance(heads, int):
-        raise ValueError(
+        raise BadValueError(
             "attn: expected an attention layer with in_proj_weight (3E, E) and heads or "
             f"num_heads, got {type(attn).__name__}"
         )
     e = weight.shape[1]
     if weight.shape != (3 * e, e) or e % heads:
-        raise ValueError(
+        raise BadValueError(
             f"attn: expected in_proj_weight of shape (3E, E) with E divisible by the {heads} "
             f"heads, got {tuple(weight.shape)}"
         )
@@ -45,7 +46,7 @@ def _project(attn: nn.Module, x: torch.Tensor, part: int) -> torch.Tensor:
     (B, heads, L, E / heads)."""
     weight, heads, e = _heads_of(attn)
     if x.dim() != 3 or x.shape[-1] != e:
-        raise ValueError(f"x: expected tokens of shape (B, L, {e}), got {tuple(x.shape)}")
+        raise BadValueError(f"x: expected tokens of shape (B, L, {e}), got {tuple(x.shape)}")
     rows = slice(part * e, (part + 1) * e)
     bias = getattr(attn, "in_proj_bias", None)
     y = F.linear(x, weight[rows], None if bias is None else bias[rows])  # (B, L, E)
@@ -72,7 +73,7 @@ def query_attention_weights(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """
     query = getattr(pool, "query", None)
     if not isinstance(query, torch.Tensor) or query.dim() != 3 or query.shape[:2] != (1, 1):
-        raise ValueError(
+        raise BadValueError(
             f"pool: expected a module with a learned query (1, 1, E), got {type(pool).__name__}"
         )
     k = _project(pool, x, 1)  # (B, heads, L, E / heads)
@@ -91,7 +92,7 @@ def _check_timesformer(model: nn.Module) -> tuple[int, int, int]:
         and all(hasattr(b, "attn_time") and hasattr(b, "attn_space") for b in blocks)
     )
     if not ok:
-        raise ValueError(
+        raise BadValueError(
             "model: expected a timesformer (vidbook.models.build('timesformer', ...)) with "
             f"`grid` (T', H', W') and `blocks` holding attn_time and attn_space, got "
             f"{type(model).__name__}"
@@ -117,7 +118,7 @@ def timesformer_attention(model: nn.Module, clips: torch.Tensor) -> dict[str, An
     """
     t, h, w = _check_timesformer(model)
     if not isinstance(clips, torch.Tensor) or clips.dim() != 5:
-        raise ValueError(
+        raise BadValueError(
             f"clips: expected a tensor of shape (B, C, T, H, W), got "
             f"{tuple(clips.shape) if isinstance(clips, torch.Tensor) else type(clips).__name__}"
         )
@@ -162,11 +163,11 @@ def patch_occupancy(masks: torch.Tensor, tubelet: tuple[int, int, int]) -> torch
     With the actor masks of SynthActions this says which tokens hold the actor.
     """
     if len(tubelet) != 3 or min(tubelet) <= 0:
-        raise ValueError(f"tubelet: expected three positive sizes (t, p, p), got {tubelet}")
+        raise BadValueError(f"tubelet: expected three positive sizes (t, p, p), got {tubelet}")
     if masks.dim() not in (3, 4):
-        raise ValueError(f"masks: expected shape (T, H, W) or (B, T, H, W), got {masks.shape}")
+        raise BadValueError(f"masks: expected shape (T, H, W) or (B, T, H, W), got {masks.shape}")
     if any(size % k for size, k in zip(masks.shape[-3:], tubelet, strict=True)):
-        raise ValueError(
+        raise BadValueError(
             f"masks: expected T, H, W divisible by the tubelet {tuple(tubelet)}, got "
             f"{tuple(masks.shape[-3:])}"
         )
@@ -193,12 +194,12 @@ def overlay_attention(
     import matplotlib.pyplot as plt
 
     if frame.dim() != 3 or frame.shape[0] not in (1, 3):
-        raise ValueError(f"frame: expected shape (C, H, W) with C in (1, 3), got {frame.shape}")
+        raise BadValueError(f"frame: expected shape (C, H, W) with C in (1, 3), got {frame.shape}")
     if weights.dim() != 2:
-        raise ValueError(f"weights: expected a (H', W') map, got shape {tuple(weights.shape)}")
+        raise BadValueError(f"weights: expected a (H', W') map, got shape {tuple(weights.shape)}")
     (hp, wp), (_, height, width) = weights.shape, frame.shape
     if height % hp or width % wp:
-        raise ValueError(
+        raise BadValueError(
             f"weights: a ({hp}, {wp}) grid does not tile a {height}x{width} frame evenly"
         )
     ph, pw = height // hp, width // wp

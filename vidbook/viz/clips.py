@@ -8,11 +8,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from vidbook.errors import BadValueError
+
 
 def clip_to_frames(clip: torch.Tensor) -> np.ndarray:
     """(C, T, H, W) float clip in [0, 1] -> (T, H, W, C) uint8 frames for display."""
     if clip.ndim != 4 or clip.shape[0] not in (1, 3):
-        raise ValueError(
+        raise BadValueError(
             f"expected one clip of shape (C, T, H, W) with C in (1, 3), got {tuple(clip.shape)}"
         )
     frames = clip.detach().float().cpu().clamp(0, 1).permute(1, 2, 3, 0)
@@ -65,9 +67,9 @@ def animate(
     if clips.ndim == 4:
         clips = clips.unsqueeze(0)
     if clips.ndim != 5:
-        raise ValueError(f"expected clips of shape (B, C, T, H, W), got {tuple(clips.shape)}")
+        raise BadValueError(f"expected clips of shape (B, C, T, H, W), got {tuple(clips.shape)}")
     if titles is not None and len(titles) != len(clips):
-        raise ValueError(f"got {len(titles)} titles for {len(clips)} clips: give one per clip")
+        raise BadValueError(f"got {len(titles)} titles for {len(clips)} clips: give one per clip")
     frames = [clip_to_frames(c) for c in clips]
     n, t = len(frames), frames[0].shape[0]
     cols = min(cols, n)

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from vidbook.errors import BadValueError
+
 
 def plot_history(
     histories: Mapping[str, Sequence[Mapping]],
@@ -42,7 +44,7 @@ def plot_confusion(
 
     conf = torch.as_tensor(confusion).float()
     if conf.ndim != 2 or conf.shape[0] != conf.shape[1] or conf.shape[0] != len(classes):
-        raise ValueError(
+        raise BadValueError(
             f"expected a ({len(classes)}, {len(classes)}) confusion matrix, got {tuple(conf.shape)}"
         )
     rates = conf / conf.sum(1, keepdim=True).clamp_min(1)

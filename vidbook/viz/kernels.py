@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from vidbook.errors import BadValueError
+
 _BINOMIAL = torch.tensor([1.0, 2.0, 1.0]) / 4  # smoothing taps
 _DERIVATIVE = torch.tensor([-1.0, 0.0, 1.0]) / 2  # central difference, (x[+1] - x[-1]) / 2
 
@@ -69,7 +71,7 @@ KERNEL_NAMES: tuple[str, ...] = tuple(_kernels())
 def make_kernel(name: str) -> torch.Tensor:
     """The hand-made kernel ``name`` (one of ``KERNEL_NAMES``): a new (kT, kH, kW) float32 tensor."""
     if not isinstance(name, str) or name not in KERNEL_NAMES:
-        raise ValueError(f"unknown kernel {name!r}; choose one of {', '.join(KERNEL_NAMES)}")
+        raise BadValueError(f"unknown kernel {name!r}; choose one of {', '.join(KERNEL_NAMES)}")
     return _kernels()[name]
 
 
@@ -78,21 +80,21 @@ def _as_kernel(kernel: str | torch.Tensor, frames: int | None = None) -> torch.T
     if isinstance(kernel, str):
         return make_kernel(kernel)
     if not isinstance(kernel, torch.Tensor):
-        raise ValueError(
+        raise BadValueError(
             f"kernel must be a name or a (kT, kH, kW) tensor, got {type(kernel).__name__}"
         )
     if kernel.ndim != 3 or kernel.numel() == 0:
-        raise ValueError(f"kernel must have shape (kT, kH, kW), got {tuple(kernel.shape)}")
+        raise BadValueError(f"kernel must have shape (kT, kH, kW), got {tuple(kernel.shape)}")
     k_t, k_h, k_w = kernel.shape
     if k_h % 2 == 0 or k_w % 2 == 0:
-        raise ValueError(
+        raise BadValueError(
             f"kernel height and width must be odd (the response keeps the frame size), got "
             f"shape {tuple(kernel.shape)}"
         )
     if frames is not None and k_t > frames:
-        raise ValueError(f"kernel spans {k_t} frames but the clip has only {frames}")
+        raise BadValueError(f"kernel spans {k_t} frames but the clip has only {frames}")
     if not kernel.is_floating_point() or not torch.isfinite(kernel).all():
-        raise ValueError("kernel must hold finite floating-point numbers")
+        raise BadValueError("kernel must hold finite floating-point numbers")
     return kernel
 
 
@@ -102,7 +104,7 @@ def _brightness(clip: torch.Tensor) -> torch.Tensor:
         got = (
             f"shape {tuple(clip.shape)}" if isinstance(clip, torch.Tensor) else type(clip).__name__
         )
-        raise ValueError(f"expected one clip of shape (C, T, H, W) with C in (1, 3), got {got}")
+        raise BadValueError(f"expected one clip of shape (C, T, H, W) with C in (1, 3), got {got}")
     return clip.detach().float().mean(dim=0)
 
 
@@ -137,12 +139,12 @@ def _kernel_dict(kernels: Sequence[str] | Mapping[str, torch.Tensor] | None) -> 
     elif isinstance(kernels, Sequence) and not isinstance(kernels, str):
         out = {name: make_kernel(name) for name in kernels}
     else:
-        raise ValueError(
+        raise BadValueError(
             f"kernels must be a list of names or a dict of name -> (kT, kH, kW) tensor, "
             f"got {type(kernels).__name__}"
         )
     if not out:
-        raise ValueError("kernels is empty: give at least one kernel")
+        raise BadValueError("kernels is empty: give at least one kernel")
     return out
 
 
@@ -181,7 +183,7 @@ def draw_kernel_response(
     w = _as_kernel(kernel, frames=x.shape[0])
     out = apply_kernel(clip, w)  # (T', H, W)
     if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < out.shape[0]:
-        raise ValueError(
+        raise BadValueError(
             f"frame must be an int in 0..{out.shape[0] - 1} for a kernel spanning {w.shape[0]} "
             f"of {x.shape[0]} frames, got {frame!r}"
         )
@@ -223,9 +225,9 @@ def kernel_gallery(
     chosen = _kernel_dict(kernels)
     for name, w in chosen.items():
         if w.shape[0] > x.shape[0]:
-            raise ValueError(f"kernel {name!r} spans {w.shape[0]} frames, the clip {x.shape[0]}")
+            raise BadValueError(f"kernel {name!r} spans {w.shape[0]} frames, the clip {x.shape[0]}")
     if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        raise ValueError(f"times must be a positive int, got {times!r}")
+        raise BadValueError(f"times must be a positive int, got {times!r}")
     k_max = max(w.shape[0] for w in chosen.values())
     t_out = x.shape[0] - k_max + 1  # moments every kernel has an output for
     moments = torch.linspace(0, t_out - 1, min(times, t_out)).round().long().tolist()
@@ -286,7 +288,7 @@ def kernel_explorer(
     chosen = _kernel_dict(kernels)
     for name, w in chosen.items():
         if w.shape[0] > x.shape[0]:
-            raise ValueError(f"kernel {name!r} spans {w.shape[0]} frames, the clip {x.shape[0]}")
+            raise BadValueError(f"kernel {name!r} spans {w.shape[0]} frames, the clip {x.shape[0]}")
     names = list(chosen)
     choose = widgets.Dropdown(options=names, value=names[0], description="kernel")
     frame = widgets.IntSlider(

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from vidbook.errors import BadValueError
+
 Loss2D = Callable[[torch.Tensor], torch.Tensor]
 # optimizer_factory(params) -> Optimizer, e.g. lambda params: torch.optim.Adam(params, lr=0.1)
 OptimizerFactory = Callable[[list[torch.Tensor]], torch.optim.Optimizer]
@@ -90,7 +92,7 @@ def get_surface(surface: str | Surface) -> Surface:
     if isinstance(surface, Surface):
         return surface
     if not isinstance(surface, str) or surface not in SURFACES:
-        raise ValueError(f"unknown surface {surface!r}; valid surfaces are {sorted(SURFACES)}")
+        raise BadValueError(f"unknown surface {surface!r}; valid surfaces are {sorted(SURFACES)}")
     return SURFACES[surface]
 
 
@@ -98,16 +100,16 @@ def _as_loss(fn: str | Surface | Loss2D) -> Loss2D:
     if isinstance(fn, str | Surface):
         return get_surface(fn).fn
     if not callable(fn):
-        raise ValueError(f"fn must be a surface name or a function of w (2,), got {fn!r}")
+        raise BadValueError(f"fn must be a surface name or a function of w (2,), got {fn!r}")
     return fn
 
 
 def _as_point(start, name: str = "start") -> torch.Tensor:
     point = torch.as_tensor(start, dtype=torch.float64).detach().clone()
     if point.shape != (2,):
-        raise ValueError(f"{name} must be two numbers (w1, w2), got shape {tuple(point.shape)}")
+        raise BadValueError(f"{name} must be two numbers (w1, w2), got shape {tuple(point.shape)}")
     if not torch.isfinite(point).all():
-        raise ValueError(f"{name} must be finite, got {point.tolist()}")
+        raise BadValueError(f"{name} must be finite, got {point.tolist()}")
     return point
 
 
@@ -131,19 +133,19 @@ def trajectory(
     loss = _as_loss(fn)
     if start is None:
         if not isinstance(fn, str | Surface):
-            raise ValueError("start is required when fn is a function, not a surface name")
+            raise BadValueError("start is required when fn is a function, not a surface name")
         start = get_surface(fn).start
     w0 = _as_point(start)
     if steps is None:
         steps = get_surface(fn).steps if isinstance(fn, str | Surface) else 100
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+        raise BadValueError(f"steps must be an int >= 0, got {steps!r}")
     if not isinstance(limit, int | float) or not limit > 0:
-        raise ValueError(f"limit must be a number > 0, got {limit!r}")
+        raise BadValueError(f"limit must be a number > 0, got {limit!r}")
     w = w0.clone().requires_grad_()
     optimizer = optimizer_factory([w])
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(
+        raise BadValueError(
             f"optimizer_factory must return a torch.optim.Optimizer, got {type(optimizer).__name__}"
         )
     path = torch.full((steps + 1, 2), math.nan, dtype=torch.float64)
@@ -152,7 +154,7 @@ def trajectory(
         optimizer.zero_grad()
         value = loss(w)
         if value.ndim != 0:
-            raise ValueError(f"fn must return a scalar loss, got shape {tuple(value.shape)}")
+            raise BadValueError(f"fn must return a scalar loss, got shape {tuple(value.shape)}")
         value.backward()
         optimizer.step()
         if not torch.isfinite(w).all() or w.abs().max() > limit:
@@ -200,11 +202,11 @@ def plot_paths(
 
     surf = get_surface(surface)
     if not isinstance(paths, Mapping):
-        raise ValueError("paths must be a mapping {name: (n, 2) tensor}")
+        raise BadValueError("paths must be a mapping {name: (n, 2) tensor}")
     for name, path in paths.items():
         if not isinstance(path, torch.Tensor) or path.ndim != 2 or path.shape[1] != 2:
             shape = tuple(path.shape) if isinstance(path, torch.Tensor) else type(path).__name__
-            raise ValueError(f"path {name!r} must be an (n, 2) tensor, got {shape}")
+            raise BadValueError(f"path {name!r} must be an (n, 2) tensor, got {shape}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.2))
     gx, gy, heights = _grid(surf)
@@ -230,15 +232,15 @@ def plot_paths(
 
 def _check_optimizers(optimizers: Mapping[str, LrOptimizerFactory]) -> None:
     if not isinstance(optimizers, Mapping) or not optimizers:
-        raise ValueError("optimizers must be a non-empty mapping {name: make(params, lr)}")
+        raise BadValueError("optimizers must be a non-empty mapping {name: make(params, lr)}")
     for name, make in optimizers.items():
         if not callable(make):
-            raise ValueError(f"optimizers[{name!r}] must be a function make(params, lr)")
+            raise BadValueError(f"optimizers[{name!r}] must be a function make(params, lr)")
 
 
 def _check_lr(lr: float) -> None:
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < math.inf):
-        raise ValueError(f"learning rates must be finite numbers > 0, got {lr!r}")
+        raise BadValueError(f"learning rates must be finite numbers > 0, got {lr!r}")
 
 
 def paths_at(
@@ -279,7 +281,7 @@ def path_gallery(
     surfs = [get_surface(s) for s in surfaces]
     lrs = list(lrs)
     if not surfs or not lrs:
-        raise ValueError("path_gallery needs at least one surface and one learning rate")
+        raise BadValueError("path_gallery needs at least one surface and one learning rate")
     for lr in lrs:
         _check_lr(lr)
     colors = _colors(optimizers)
@@ -332,17 +334,17 @@ def path_explorer(
 
     _check_optimizers(optimizers)
     if not isinstance(surface, str):
-        raise ValueError(f"path_explorer takes a surface name from {sorted(SURFACES)}")
+        raise BadValueError(f"path_explorer takes a surface name from {sorted(SURFACES)}")
     steps = get_surface(surface).steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, int) or not 10 <= steps <= 1000:
-        raise ValueError(f"steps must be an int between 10 and 1000, got {steps!r}")
+        raise BadValueError(f"steps must be an int between 10 and 1000, got {steps!r}")
     lo, hi = lr_range
     _check_lr(lo)
     _check_lr(hi)
     if not lo < hi:
-        raise ValueError(f"lr_range must be (low, high) with low < high, got {lr_range}")
+        raise BadValueError(f"lr_range must be (low, high) with low < high, got {lr_range}")
     if not lo <= lr <= hi:
-        raise ValueError(f"lr={lr!r} must lie in lr_range={lr_range}")
+        raise BadValueError(f"lr={lr!r} must lie in lr_range={lr_range}")
     choose = widgets.Dropdown(options=sorted(SURFACES), value=surface, description="surface")
     rate = widgets.FloatLogSlider(
         value=lr,
