@@ -1,12 +1,16 @@
 """The claims sweep (make claims): every chapter that states a training outcome, run under
 several seeds and thread counts, and the worst margin of each claim.
 
-    python scripts/claims.py [--seeds 0 1 2] [--threads 1 2] [--jobs N] [NOTEBOOK ...]
+    python scripts/claims.py [--seeds 0 1 2] [--threads 1 2] [--jobs N] [--resume] [NOTEBOOK ...]
+    python scripts/claims.py --report        # the table of every run recorded so far
 
 Each run executes one notebook top to bottom in a fresh kernel with ``VIDBOOK_SEED_OFFSET``
 (every seed the chapter sets, shifted), ``OMP_NUM_THREADS`` (the threads PyTorch uses) and
 ``VIDBOOK_CLAIMS_LOG`` (where ``vidbook.claims.claim`` records each claim's value and margin).
 A failing claim does not stop the run: the cells after it still run, so every claim is measured.
+Runs with one thread go two at a time on a machine with two cores or more, then the runs with
+more threads one at a time (two runs that each want every core slow each other down several
+times over). ``--resume`` skips the runs that finished before.
 The table lists, for every claim, its bound, the worst value over all runs and the worst margin;
 a negative margin means the claim failed in some run. The records are kept in
 ``_build/claims/`` (``claims.json`` holds the table).
@@ -55,10 +59,11 @@ def execute_one(notebook: Path, seed: int, threads: int, log: Path) -> dict:
     started = time.perf_counter()
     client.execute()
     errors = []
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                errors.append(f"{output['ename']}: {output['evalue']}"[:300])
+                where = next((line for line in output["traceback"][::-1] if "assert" in line), "")
+                errors.append(f"cell {index}: {output['ename']}: {output['evalue']} {where}"[:400])
     return {
         "notebook": str(notebook.relative_to(ROOT)),
         "seed_offset": seed,
@@ -69,11 +74,16 @@ def execute_one(notebook: Path, seed: int, threads: int, log: Path) -> dict:
     }
 
 
-def run(notebook: Path, seed: int, threads: int) -> dict:
-    """One run in a child process with its own environment; returns its summary."""
+def run(notebook: Path, seed: int, threads: int, resume: bool = False) -> dict:
+    """One run in a child process with its own environment; returns its summary (also kept
+    next to its log, so that ``--resume`` can skip it)."""
     name = notebook.stem
     log = OUT / f"{name}-seed{seed}-threads{threads}.jsonl"
+    summary = log.with_suffix(".run.json")
+    if resume and summary.exists():
+        return json.loads(summary.read_text())
     log.unlink(missing_ok=True)
+    summary.unlink(missing_ok=True)
     env = dict(
         os.environ,
         VIDBOOK_SEED_OFFSET=str(seed),
@@ -87,7 +97,7 @@ def run(notebook: Path, seed: int, threads: int) -> dict:
     args = [sys.executable, __file__, "--one", str(notebook), str(seed), str(threads)]
     done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
-        return {
+        return {  # not kept: --resume runs it again
             "notebook": str(notebook.relative_to(ROOT)),
             "seed_offset": seed,
             "threads": threads,
@@ -95,7 +105,9 @@ def run(notebook: Path, seed: int, threads: int) -> dict:
             "errors": [done.stderr[-1500:]],
             "log": str(log),
         }
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    summary.write_text(json.dumps(result))
+    return result
 
 
 def table(runs: list[dict]) -> list[dict]:
@@ -150,50 +162,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="default: every notebook with a claim")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="runs at once (default: cores / threads)"
+    )
+    parser.add_argument("--resume", action="store_true", help="skip the runs done before")
+    parser.add_argument("--report", action="store_true", help="only the table of the runs done")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        notebook, seed, threads = Path(args.one[0]), int(args.one[1]), int(args.one[2])
+        notebook, seed, threads = Path(args.one[0]).resolve(), int(args.one[1]), int(args.one[2])
         print(
             json.dumps(execute_one(notebook, seed, threads, Path(os.environ["VIDBOOK_CLAIMS_LOG"])))
         )
         return 0
 
+    if args.report:
+        runs = [json.loads(p.read_text()) for p in sorted(OUT.glob("*.run.json"))]
+        per_notebook = max(
+            (sum(r["notebook"] == n for r in runs) for n in {r["notebook"] for r in runs}),
+            default=0,
+        )
+        return report(runs, per_notebook, started=None)
     notebooks = [Path(n).resolve() for n in args.notebooks] or notebooks_with_claims()
     missing = [str(n) for n in notebooks if not n.is_file()]
     if missing:
         print(f"claims: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
-    jobs = [(nb, s, t) for nb in notebooks for s in args.seeds for t in args.threads]
+    jobs = [(nb, s, t) for t in sorted(args.threads) for nb in notebooks for s in args.seeds]
+    cores = os.cpu_count() or 2
     print(
         f"claims: {len(jobs)} runs ({len(notebooks)} notebooks x seeds {args.seeds} x threads "
-        f"{args.threads}), {args.jobs} at a time",
+        f"{args.threads})",
         flush=True,
     )
     started = time.perf_counter()
     runs = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for r in pool.map(lambda job: run(*job), jobs):
-            status = "ok" if not r["errors"] else f"{len(r['errors'])} error(s): {r['errors'][0]}"
-            print(
-                f"  {Path(r['notebook']).stem} seed+{r['seed_offset']} threads {r['threads']}: "
-                f"{r['seconds']} s, {status}",
-                flush=True,
-            )
-            runs.append(r)
+    for threads in sorted(args.threads):
+        batch = [job for job in jobs if job[2] == threads]
+        at_once = args.jobs or max(1, cores // threads)
+        with ThreadPoolExecutor(max_workers=at_once) as pool:
+            for r in pool.map(lambda job: run(*job, resume=args.resume), batch):
+                status = (
+                    "ok" if not r["errors"] else f"{len(r['errors'])} error(s): {r['errors'][0]}"
+                )
+                print(
+                    f"  {Path(r['notebook']).stem} seed+{r['seed_offset']} threads {r['threads']}: "
+                    f"{r['seconds']} s, {status}",
+                    flush=True,
+                )
+                runs.append(r)
+    return report(runs, len(args.seeds) * len(args.threads), started)
+
+
+def report(runs: list[dict], per_notebook: int, started: float | None) -> int:
+    """Print the table of ``runs`` and keep it in claims.json; 1 if any claim or run failed."""
     rows = table(runs)
-    per_notebook = len(args.seeds) * len(args.threads)
     text = markdown(rows, per_notebook)
     (OUT / "claims.json").write_text(json.dumps({"runs": runs, "claims": rows}, indent=1))
     print()
     print(text)
     failed = [r for r in rows if r["failed"]]
     errors = [r for r in runs if r["errors"]]
+    took = "" if started is None else f"; {time.perf_counter() - started:.0f} s"
     print(
-        f"\n{len(rows)} claims, {len(failed)} failed in some run; {len(errors)} runs with errors; "
-        f"{time.perf_counter() - started:.0f} s"
+        f"\n{len(rows)} claims, {len(failed)} failed in some run; {len(errors)} runs with errors{took}"
     )
     return 1 if failed or errors else 0
 

@@ -88,3 +88,38 @@ def test_perturb_seeds_shifts_every_seed():
         [sys.executable, "-c", PERTURBED], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def _sweep_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "claims.py"
+    spec = importlib.util.spec_from_file_location("claims_sweep", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sweep_table_keeps_the_worst_run(tmp_path):
+    sweep = _sweep_module()
+    runs = []
+    for k, (value, holds) in enumerate([(0.95, True), (0.91, True), (0.88, False)]):
+        log = tmp_path / f"run{k}.jsonl"
+        record = {"name": "c3d learns", "value": value, "op": ">=", "bound": 0.9}
+        record |= {"margin": value - 0.9, "holds": holds}
+        log.write_text(json.dumps(record) + "\n")
+        runs.append({"notebook": "book/part1/ch01.ipynb", "log": str(log), "errors": []})
+    runs.append({"notebook": "book/part1/ch01.ipynb", "log": str(tmp_path / "none"), "errors": []})
+    (row,) = sweep.table(runs)
+    assert row["runs"] == 3 and row["failed"] == 1
+    assert row["worst_value"] == 0.88 and row["worst_margin"] == pytest.approx(-0.02)
+    text = sweep.markdown([row], runs_per_notebook=6)
+    assert "| ch01 | c3d learns | >= 0.9 | 0.88 | -0.02 |" in text and "3/6 (1 failed)" in text
+
+
+def test_sweep_finds_the_chapters_with_claims():
+    sweep = _sweep_module()
+    found = {p.stem for p in sweep.notebooks_with_claims()}
+    assert {"ch01_video_models", "ch04c_transformer", "ch09_capstone_solution"} <= found
+    assert "ch02_history" not in found  # it trains nothing

@@ -45,20 +45,21 @@ other seeds (the default is 0) and other clip numbers, so a model trained on
 ``SynthActions("train")`` has never seen a graded clip. Because every grade draws new clips, a
 model's accuracy varies from grade to grade by about its standard error (below).
 
-``THRESHOLDS``, measured (chapter 9 and its solution, quick profile, CPU, three training seeds):
+``THRESHOLDS``, measured (chapter 9 and its solution, quick profile, CPU; ``make claims``: three
+training seeds x one and two threads, each graded on fresh clips):
 
 - ``"action"`` 0.90. The two classes are balanced, so a constant answer scores exactly 50 %, and
-  the chapter's starter (``frame_cnn`` shown one frame) scored 49.4-51.0 %: it cannot see
+  the chapter's starter (``frame_cnn`` shown one frame) scored 47.9-53.4 %: it cannot see
   motion. The solution's ``MotionNet`` (differences of four frames, 3 epochs on 1,000 clips)
-  scored 99.2-99.8 %. 0.90 lies about 40 points above the one-frame model and 9 below the
+  scored 99.6-100 %. 0.90 lies about 37 points above the one-frame model and 10 below the
   solution; at 800 test clips the standard error of an accuracy near 0.9 is about 1 point.
 - ``"classes"`` 0.80. A constant answer scores 10 %. A model blind to the order of the frames
   (one frame, or ``frame_cnn``'s average over frames) gives a clip and its time reversal the same
   answer, and a reversed clip of class c looks exactly like a clip of the reversed class, so the
   two recalls of each reversed pair (left/right, up/down, clockwise/counter-clockwise,
   grow/shrink) add up to at most 1: it cannot score above (4 + 2) / 10 = 60 %. The solution's
-  ``c3d`` on six frames (4 epochs on 3,000 clips) scored 91.8-94.7 %. 0.80 lies 20 points above
-  the bound and 12 below the solution, with a standard error under 1 point at 2,000 test clips.
+  ``c3d`` on six frames (4 epochs on 3,000 clips) scored 92.6-94.5 %. 0.80 lies 20 points above
+  the bound and 13 below the solution, with a standard error under 1 point at 2,000 test clips.
 """
 
 from __future__ import annotations
