@@ -264,6 +264,12 @@ def test_search_finds_a_chapter(base_url: str, browser) -> None:
     context, tab, problems = open_page(browser, base_url + "search.html?q=convolution")
     try:
         tab.wait_for_selector("#search-results li", timeout=15_000)
+        # Sphinx lists the results one by one; read them once it says it has finished.
+        tab.wait_for_function(
+            "() => (document.querySelector('.search-summary')?.innerText || '')"
+            ".includes('Search finished')",
+            timeout=30_000,
+        )
         hits = tab.eval_on_selector_all("#search-results li a", "els => els.map(e => e.href)")
     finally:
         context.close()
