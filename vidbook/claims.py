@@ -42,12 +42,13 @@ def margin(value: float, op: str, bound: float) -> float:
     return float(value - bound) if op in (">", ">=") else float(bound - value)
 
 
-def claim(name: str, value: float, op: str, bound: float, source: str | None = None) -> float:
+def claim(name: str, value: float, op: str, bound: float, source: str | None = None) -> None:
     """Check ``value op bound`` (``op`` one of ``>``, ``>=``, ``<``, ``<=``) like ``assert``.
 
     Raises AssertionError naming the claim, the value and the bound when it does not hold (or
-    when ``value`` is nan). Returns the margin (see :func:`margin`); with ``VIDBOOK_CLAIMS_LOG``
-    set, appends ``{name, value, op, bound, margin, source, seed_offset, threads}`` to that file.
+    when ``value`` is nan). Returns nothing (a notebook cell that ends with a claim shows no
+    output); with ``VIDBOOK_CLAIMS_LOG`` set, appends ``{name, value, op, bound, margin, source,
+    seed_offset, threads}`` to that file (the margin as :func:`margin` computes it).
     """
     if not isinstance(name, str) or not name:
         raise BadValueError(f"name must be a non-empty string, got {name!r}")
@@ -71,7 +72,6 @@ def claim(name: str, value: float, op: str, bound: float, source: str | None = N
             f.write(json.dumps(record) + "\n")
     if not holds:
         raise AssertionError(f"claim failed: {name}: {value:.6g} {op} {bound:.6g} does not hold")
-    return gap
 
 
 def seed_offset() -> int:
