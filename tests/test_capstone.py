@@ -625,6 +625,7 @@ def test_a_model_must_be_callable():
         ("seed", "42", "got '42'"),
         ("seed", 4.0, "got 4.0"),
         ("device", "gpu0", "device 'gpu0' is not a torch device"),
+        ("device", "cuda:7", "device 'cuda:7' is not available"),
     ],
 )
 def test_bad_arguments(argument, value, message):

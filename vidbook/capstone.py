@@ -77,7 +77,7 @@ from vidbook import capstone_server as server
 from vidbook.data.action import ACTION_CLASSES, ActionOrNot
 from vidbook.data.synth import CLASSES, SynthActions
 from vidbook.runtime import device as default_device
-from vidbook.runtime import eval_mode
+from vidbook.runtime import eval_mode, resolve_device
 
 GRADER_SEED = 9_009  # the seed of test_set(): clips to look at, never the graded ones
 TASKS: dict[str, tuple[str, ...]] = {"action": ACTION_CLASSES, "classes": CLASSES}
@@ -228,10 +228,7 @@ test_set.__test__ = False  # a function of the package, not a test for pytest to
 def _resolve_device(model: Model, device: torch.device | str | None) -> torch.device:
     """``device``, else where the model's parameters (or buffers) are, else the best device."""
     if device is not None:
-        try:
-            return torch.device(device)
-        except (RuntimeError, TypeError) as err:
-            raise ValueError(f"device {device!r} is not a torch device: {err}") from err
+        return resolve_device(device)  # a ValueError naming the devices available here
     if isinstance(model, nn.Module):
         for tensor in itertools.chain(model.parameters(), model.buffers()):
             return tensor.device

@@ -273,10 +273,9 @@ def train(args: argparse.Namespace) -> dict:
 
     defaults = PROFILE_DEFAULTS[runtime.profile()]
     size = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
-    # A device torch cannot use here is an error naming the available ones, before any work.
-    requested = runtime.resolve_device(args.device) if args.device is not None else None
-    # Under torchrun: join the process group; each process gets its GPU (or the CPU).
-    dev = distributed.init_distributed(requested) or runtime.device()
+    # Under torchrun: join the process group; each process gets its GPU (or the CPU). A device
+    # torch cannot use here is an error naming the available ones, before any work.
+    dev = distributed.init_distributed(args.device) or runtime.device()
     try:
         return _fit(args, size, dev)
     finally:
