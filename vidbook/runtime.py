@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import itertools
 import os
 import platform
 import random
@@ -45,8 +46,14 @@ def available_devices() -> list[str]:
     return names
 
 
-def resolve_device(name: str | torch.device | None = None) -> torch.device:
-    """The device ``name`` names (default: :func:`device`, the best available one).
+def resolve_device(
+    name: str | torch.device | None = None, *, model: nn.Module | None = None
+) -> torch.device:
+    """The device to run on: the one ``name`` names; without a name, the device of ``model``'s
+    first parameter or buffer; without either, :func:`device` (the best available one).
+
+    This is the package's one way to choose a device: the command line, the trainer, the
+    benchmarks, the grader and the evaluation helpers all call it.
 
     BadValueError (a ValueError) naming the device and the available ones if ``name`` is not a
     torch device or not usable here: ``cuda`` without a CUDA GPU, ``cuda:3`` on a machine with
@@ -54,6 +61,9 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
     run on here.
     """
     if name is None:
+        if model is not None:
+            for tensor in itertools.chain(model.parameters(), model.buffers()):
+                return tensor.device
         return device()
     available = ", ".join(available_devices())
     try:
@@ -141,9 +151,10 @@ def device_name(dev: torch.device | None = None) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def provenance(command: str | None = None) -> dict:
-    """Where a result came from: device, versions, commit, date and command."""
-    dev = device()
+def provenance(command: str | None = None, device: str | torch.device | None = None) -> dict:
+    """Where a result came from: the device it ran on (``device``, resolved by
+    :func:`resolve_device`; default: the best available), versions, commit, date and command."""
+    dev = resolve_device(device)
     return {
         "device": dev.type,
         "device_name": device_name(dev),
