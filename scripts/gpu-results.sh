@@ -13,7 +13,7 @@
 # OUT_DIR is taken relative to the folder the script is called from.
 #
 # Smoke mode (SMOKE=1) runs the very same two command lines at toy sizes, on any device, the
-# CPU included (a minute or so): the suite as VIDBOOK_SUITE=smoke (vidbook/bench.py's SUITES)
+# CPU included (a minute or so): the suite as VIDBOOK_SUITE=smoke (vidbook.bench.SUITES)
 # and training on 4 x 16 x 16 clips of tiny models for one epoch. Its numbers mean nothing; it
 # checks that the script and its flags work before a GPU is spent on them (tests/
 # test_gpu_script.py runs it). It needs an OUT_DIR and refuses data/results, so that its files,
@@ -60,7 +60,7 @@ fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 VIDBOOK_PROFILE=full
 export VIDBOOK_SUITE=$suite
 
-slug=$("$py" -c 'from vidbook.bench import device_slug, resolve_device; print(device_slug(resolve_device()))')
+slug=$("$py" -c 'import vidbook.bench as b, vidbook.runtime as r; print(b.device_slug(r.resolve_device()))')
 if [ "$slug" = cpu ] && [ -z "$smoke" ]; then
   echo "scripts/gpu-results.sh: torch sees no GPU here; use 'make bench' for the CPU suite" \
     "(or SMOKE=1 with an OUT_DIR to check this script)" >&2

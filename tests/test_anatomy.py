@@ -8,16 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidbook.models.anatomy import (
-    SourceCNN,
-    SourceCNNConfig,
-    class_probabilities,
-    gradient_norms,
-    layer_shapes,
-    predict,
-    preprocess,
-    sample_indices,
-)
+from vidbook.eval.predict import class_probabilities, predict, preprocess, sample_indices
+from vidbook.models.anatomy import SourceCNN, SourceCNNConfig, gradient_norms, layer_shapes
 from vidbook.models.registry import available, build, build_for_clips
 from vidbook.scratch.conv import conv_output_size
 

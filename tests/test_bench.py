@@ -12,11 +12,14 @@ import pytest
 import torch
 
 from vidbook import bench, runtime
+from vidbook.bench import report, throughput
 from vidbook.cli import main
+from vidbook.clip_shape import ClipShape
 from vidbook.data import SynthActions
+from vidbook.errors import BadValueError
 from vidbook.models import available, build, flops_per_clip
 
-TINY = {"frames": 4, "height": 16, "width": 16}
+TINY = ClipShape(4, 16, 16)
 TINY_ARGS = ["--frames", "4", "--height", "16", "--width", "16", "--batch-size", "8"]
 
 
@@ -59,7 +62,7 @@ def test_run_measures_both_and_writes_json_with_provenance(tmp_path):
     result = bench.run(
         models=("c3d",),
         batch_size=8,
-        **TINY,
+        clip_shape=TINY,
         seconds=0.3,
         steps=2,
         warmup=1,
@@ -109,7 +112,7 @@ def test_render_never_draws_the_same_clip_twice(monkeypatch):
 
     monkeypatch.setattr(SynthActions, "batch", recording)
     result = bench.render_throughput(
-        batch_size=4, frames=2, height=8, width=8, device="cpu", seconds=0.05, warmup=2
+        ClipShape(2, 8, 8), batch_size=4, device="cpu", seconds=0.05, warmup=2
     )
     assert len(calls) == 2 + result["batches"]
     assert all(len(idx) == 4 and captions is False for idx, captions in calls)
@@ -127,7 +130,7 @@ def test_train_throughput_takes_warmup_plus_steps_adamw_steps(monkeypatch):
 
     monkeypatch.setattr(torch.optim.AdamW, "step", counting)
     result = bench.train_throughput(
-        "frame_cnn", batch_size=2, **TINY, device="cpu", steps=3, warmup=2
+        "frame_cnn", TINY, batch_size=2, device="cpu", steps=3, warmup=2
     )
     assert len(steps_taken) == 2 + 3
     assert result["steps"] == 3  # no seconds: exactly the steps asked for
@@ -168,7 +171,7 @@ def test_write_json_keeps_the_old_file_when_writing_fails(tmp_path):
 
 def test_flops_tflops_and_mfu_follow_from_the_counted_flops():
     result = bench.train_throughput(
-        "r2plus1d_18", variant="tiny", batch_size=2, **TINY, device="cpu", steps=2, warmup=1
+        "r2plus1d_18", TINY, variant="tiny", batch_size=2, device="cpu", steps=2, warmup=1
     )
     counted = flops_per_clip("r2plus1d_18", 4, 16, 16, variant="tiny", backward=True)
     assert result["flops_per_clip"] == counted > 0
@@ -198,7 +201,7 @@ def test_ladder_adds_one_fast_path_per_rung():
         "c3d",
         compile_backend="eager",  # the plumbing of torch.compile without a compiler's wait
         batch_size=2,
-        **TINY,
+        clip_shape=TINY,
         device="cpu",
         steps=1,
         warmup=1,
@@ -228,7 +231,7 @@ def test_fused_and_plain_attention_train_the_same_function():
     for fused in (False, True):
         copy = build("vivit", frames=4, size=16, tubelet=(2, 8, 8))
         copy.load_state_dict(model.state_dict())
-        bench._train_step_fn(copy, clips, labels, torch.device("cpu"), "off", fused)()
+        throughput._train_step_fn(copy, clips, labels, torch.device("cpu"), "off", fused)()
         with torch.no_grad():
             outputs.append(copy(clips))
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-4, atol=1e-5)
@@ -245,6 +248,125 @@ def test_torchvision_comparison_without_torchvision_is_a_clear_error():
         bench.run(models=["r2plus1d_18"], torchvision=True, render=False)
     with pytest.raises(ValueError, match="never a dependency"):
         bench.train_throughput("r2plus1d_18", source="torchvision")
+
+
+@pytest.mark.parametrize(
+    ("call", "device"),
+    [
+        (lambda: bench.run(models=[], render=False, device="cuda:7"), "cuda:7"),
+        (lambda: bench.suite(device="gpu0", runs=[], ladders=[]), "gpu0"),
+    ],
+)
+def test_a_bad_device_names_the_available_ones(call, device):
+    with pytest.raises(BadValueError, match=rf"device '{device}' .*available here: cpu"):
+        call()
+
+
+def test_run_records_its_clip_shape_and_the_device_used(capsys):
+    shape = ClipShape(4, 16, 24)  # not square: height and width may not trade places
+    result = bench.run(
+        models=["frame_cnn"],
+        clip_shape=shape,
+        batch_size=2,
+        device="cpu",
+        seconds=0.05,
+        steps=1,
+        warmup=0,
+        variant="tiny",
+    )
+    size = {"frames": 4, "height": 16, "width": 24}
+    assert result["clip_shape"] == size == shape.as_dict()
+    for record in (result["render"], result["train"]["frame_cnn"]):
+        assert {k: record[k] for k in size} == size
+    assert result["provenance"]["device"] == "cpu"
+    bench.print_run(result)
+    text = capsys.readouterr().out
+    assert "clips of 4 frames x 16 x 24 pixels" in text
+    assert list(bench_table(text)) == ["render synth (medium)", "train frame_cnn"]
+    with pytest.raises(ValueError, match="frames must be an int >= 2, got 1"):
+        bench.run(models=[], clip_shape=(1, 16, 16))
+    with pytest.raises(ValueError, match="clip_shape must be a ClipShape"):
+        bench.train_throughput("c3d", 16)
+
+
+def _fake_train_row(**extra) -> dict:
+    row = {"model": "c3d", "source": "vidbook", "variant": "tiny", "batch_size": 8}
+    row.update(frames=4, height=16, width=16, clips_per_s=1234.5, ms_per_step=6.48, tflops=0.0123)
+    row.update(mfu=None, parameters=1_234_567, peak_memory_bytes=3 * 2**20)
+    return {**row, **extra}
+
+
+_FAKE_RENDER = {"batch_size": 8, "clips_per_s": 9999.0, "ms_per_batch": 0.8, "difficulty": "easy"}
+_FAKE_RENDER.update(frames=4, height=16, width=16)
+_FAKE_PROVENANCE = {"torch": "9.9", "threads": 1}
+
+
+def test_print_run_prints_the_table(capsys):
+    result = {
+        "device": "cpu",
+        "device_name": "A CPU",
+        "peak_tflops": None,
+        "clip_shape": {"frames": 4, "height": 16, "width": 16},
+        "render": _FAKE_RENDER,
+        "train": {"c3d": _fake_train_row()},
+        "ladder": {"c3d": [_fake_train_row(rung="fp32", speedup=1.0)]},
+        "provenance": _FAKE_PROVENANCE,
+    }
+    report.print_run(result, out="x/bench.json")
+    text = capsys.readouterr().out
+    assert text.startswith("vidbook bench on cpu (A CPU), torch 9.9, CPU threads: 1\n")
+    rows = bench_table(text)
+    assert rows["render synth (easy)"] == ["8", "9,999.0", "0.8", "-", "-", "-", "-"]
+    assert rows["train c3d"] == ["8", "1,234.5", "6.5", "0.0123", "-", "1,234,567", "3 MiB"]
+    assert "speed-up ladder of c3d" in text and "1.00x" in text
+    assert text.endswith("\nwrote x/bench.json\n")
+
+
+def test_print_suite_prints_the_table(capsys):
+    result = {
+        "suite": "cpu",
+        "device": "cpu",
+        "device_name": "A CPU",
+        "render": [_FAKE_RENDER],
+        "train": [_fake_train_row(), _fake_train_row(source="torchvision", variant=None)],
+        "ladder": [
+            {
+                "model": "vivit",
+                "variant": "tiny",
+                "frames": 4,
+                "size": 16,
+                "rows": [_fake_train_row(rung="fp32", speedup=1.0, mfu=0.5)],
+            }
+        ],
+    }
+    report.print_suite(result, "out/bench-cpu.json")
+    text = capsys.readouterr().out
+    assert text.startswith("vidbook bench --suite on cpu (A CPU)\n")
+    rows = bench_table(text)
+    assert list(rows) == [
+        "render synth 4x16x16",
+        "train c3d tiny 4x16x16",
+        "train torchvision/c3d 4x16x16",
+    ]
+    assert rows["train c3d tiny 4x16x16"][1] == "1,234.5"
+    ladder_lines = text.split("speed-up ladder of vivit tiny 4x16x16\n")[1].splitlines()
+    assert re.split(r"\s{2,}", ladder_lines[0])[-1] == "speed-up"
+    assert re.split(r"\s{2,}", ladder_lines[1]) == [
+        "fp32",
+        "8",
+        "1,234.5",
+        "6.5",
+        "0.0123",
+        "50.0 %",
+        "1,234,567",
+        "3 MiB",
+        "1.00x",
+    ]
+    assert text.endswith("\nwrote out/bench-cpu.json\n")
+
+
+def test_suite_file_names_the_device():
+    assert bench.suite_file("out", "cpu").as_posix() == "out/bench-cpu.json"
 
 
 # ---------------------------------------------------------------------------------------------

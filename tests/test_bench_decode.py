@@ -8,7 +8,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from vidbook.bench_decode import run_decode, summary, write_test_video
+from vidbook.bench import print_decode, run_decode, summary, write_test_video
 from vidbook.data.video_io import probe, read_video
 
 
@@ -34,6 +34,7 @@ def test_keys_and_metadata(result):
     assert video["fps"] == pytest.approx(25.0) and video["duration"] == pytest.approx(4.0)
     assert video["codec"] == "h264" and video["keyframes"] == 2 and video["bytes"] > 0
     assert {"device", "torch", "git_commit", "date"} <= set(result["provenance"])
+    assert result["provenance"]["device"] == "cpu"  # PyAV decodes on the CPU
 
 
 def test_numbers_are_positive_and_consistent(result):
@@ -53,6 +54,15 @@ def test_result_is_json_and_prints(result):
     json.dumps(result, allow_nan=False)
     text = summary(result)
     assert "100 frames" in text and f"{result['speedup']:.1f}x" in text
+
+
+def test_print_decode_prints_the_summary_and_the_file(result, capsys):
+    print_decode(result, out="decode.json")
+    printed = capsys.readouterr().out
+    assert printed == summary(result) + "\n\nwrote decode.json\n"
+    assert printed.startswith("SynthActions test video: 100 frames (4.0 s at 25 fps), 128x96 h264")
+    print_decode(result)
+    assert "wrote" not in capsys.readouterr().out
 
 
 def test_temporary_video_is_removed(result):

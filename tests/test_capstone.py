@@ -15,9 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidbook import capstone
-from vidbook import capstone_server as server
-from vidbook.capstone import GRADER_SEED, THRESHOLDS, GradeReport, grade
 from vidbook.data import CLASSES, ActionOrNot, SynthActions
 from vidbook.data.action import ACTION_CLASSES
 from vidbook.data.synth import (
@@ -28,6 +25,9 @@ from vidbook.data.synth import (
     _splitmix64,
     noise_bank,
 )
+from vidbook.eval import capstone
+from vidbook.eval import capstone_server as server
+from vidbook.eval.capstone import GRADER_SEED, THRESHOLDS, GradeReport, grade
 
 STATIC = CLASSES.index("static")
 SMALL = dict(frames=4, height=16, width=16)  # for models that do not look at the pixels
@@ -617,7 +617,7 @@ def test_a_model_must_be_callable():
         ("height", -32, "height must be an int >= 8, got -32"),
         ("width", "32", "width must be an int >= 8, got '32'"),
         ("width", True, "width must be an int >= 8, got True"),
-        ("batch_size", 0, "batch_size must be a positive int, got 0"),
+        ("batch_size", 0, "batch_size must be an int >= 1, got 0"),
         ("size", 101, "size must be even for 'action'"),
         ("size", 1, "size must be an int >= 2, got 1"),
         ("seed", -1, r"seed must be None \(draw a new one\) or an int in \[0, 2\*\*31\)"),

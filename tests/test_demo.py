@@ -23,7 +23,8 @@ from vidbook.data.demo import (
     ucf_name,
     write_demo,
 )
-from vidbook.data.folders import HMDB51, UCF101, Kinetics, video_loader
+from vidbook.data.layouts import HMDB51, UCF101, Kinetics
+from vidbook.data.loader import video_loader
 from vidbook.data.video_io import probe, read_video
 
 SMALL = {"classes": 3, "clips_per_group": 1, "frames": 24, "height": 32, "width": 32, "seed": 1}

@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader, Dataset
 
 import vidbook
 from vidbook import errors
-from vidbook.cli import error_line
 from vidbook.data.video_io import VideoDecodeError
+from vidbook.errors import error_line
 from vidbook.train import CheckpointError, NonFiniteLossError
 
 # Each class, with the built-in it also is (so except / pytest.raises of the old type still work).

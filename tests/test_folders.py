@@ -9,16 +9,11 @@ import pytest
 import torch
 
 from vidbook import VidbookError
-from vidbook.data import folders
-from vidbook.data.folders import (
-    HMDB51,
-    UCF101,
-    Kinetics,
-    VideoFolder,
-    read_class_index,
-    read_kinetics_csv,
-    video_loader,
-)
+from vidbook.data import loader as loader_module
+from vidbook.data.folders import VideoFolder
+from vidbook.data.layout_checks import DOWNLOAD_PAGES
+from vidbook.data.layouts import HMDB51, UCF101, Kinetics, read_class_index, read_kinetics_csv
+from vidbook.data.loader import video_loader
 from vidbook.errors import DataFileError, MissingFileError
 
 UCF_CLASSES = ("ApplyEyeMakeup", "Archery", "HandstandPushups")
@@ -264,7 +259,7 @@ def test_hmdb51_missing_root_and_split_folder(tmp_path):
             HMDB51(root)
         message = str(err.value)
         assert "testTrainMulti_7030_splits/<class>_test_split<N>.txt" in message
-        assert folders.DOWNLOAD_PAGES["HMDB51"] in message
+        assert DOWNLOAD_PAGES["HMDB51"] in message
         assert "vidbook prepare-demo --layout hmdb51 PATH" in message
 
 
@@ -345,7 +340,7 @@ def test_kinetics_missing_error_and_nothing_found(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         Kinetics(root, csv_path, split="val")
     assert "4 of the 4 clips" in str(err.value)
-    assert folders.DOWNLOAD_PAGES["Kinetics"] in str(err.value)
+    assert DOWNLOAD_PAGES["Kinetics"] in str(err.value)
     with pytest.raises(ValueError, match="missing must be 'skip' or 'error'"):
         Kinetics(root, csv_path, missing="ignore")
 
@@ -569,7 +564,7 @@ def test_video_loader_workers_decode_with_one_thread(ramp):
 
 def test_video_loader_shards_under_torchrun(ramp, monkeypatch):
     ds = VideoFolder([(ramp, 0)] * 7, ["a"], clip_len=2, size=8)
-    monkeypatch.setattr(folders, "rank_and_world", lambda: (1, 2))
+    monkeypatch.setattr(loader_module, "rank_and_world", lambda: (1, 2))
     train = video_loader(ds, 2, shuffle=True, seed=3)
     assert isinstance(train.sampler, torch.utils.data.DistributedSampler)
     assert train.sampler.rank == 1 and train.sampler.num_replicas == 2

@@ -2,7 +2,7 @@
 
 The real run needs a GPU and is not run here; smoke mode (``SMOKE=1``) runs the same bench and
 train commands with small numbers, so that a typo in a flag or a broken code path shows here
-before a GPU is spent on it. Its files must load through ``vidbook.results`` as the real ones do.
+before a GPU is spent on it. Its files must load through ``vidbook.bench.results`` as the real ones do.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from vidbook import results
+from vidbook.bench import results
 
 MODELS = ("r2plus1d_18", "frame_cnn", "vivit", "timesformer")  # the script's default flagships
 SCRIPT_TIMEOUT_S = 300

@@ -8,7 +8,7 @@ from torch import nn
 
 from vidbook.data.sampling import multi_view_indices
 from vidbook.data.transforms import resize, three_crops, to_float
-from vidbook.train.multiview import multi_view_clips, predict_views
+from vidbook.eval.multiview import multi_view_clips, predict_views
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""vidbook.results: the result files read back, and their tables."""
+"""vidbook.bench.results: the result files read back, and their tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vidbook import results
+from vidbook.bench import results
 from vidbook.cli import main
 
 

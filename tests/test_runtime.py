@@ -129,3 +129,29 @@ def test_resolve_device_checks_the_gpu_number(two_gpus):
     assert runtime.resolve_device("cuda:1") == torch.device("cuda", 1)
     with pytest.raises(BadValueError, match=r"'cuda:2' .* sees 2 CUDA GPU\(s\), numbered 0 to 1"):
         runtime.resolve_device("cuda:2")
+
+
+# ----- one resolver: by name, by a model's parameters, or from VIDBOOK_DEVICE -------------------
+
+
+def test_resolve_device_follows_the_model_without_a_name(no_accelerator):
+    model = torch.nn.Linear(2, 2).to(torch.float64)
+    assert runtime.resolve_device(model=model) == torch.device("cpu")
+    meta = torch.nn.Linear(2, 2, device="meta")
+    assert runtime.resolve_device(model=meta) == torch.device("meta")  # where its weights are
+    assert runtime.resolve_device("cpu", model=meta) == torch.device("cpu")  # a name wins
+    assert runtime.resolve_device(model=torch.nn.ReLU()) == runtime.device()  # no tensors
+
+
+def test_vidbook_device_names_the_default_device(no_accelerator, monkeypatch):
+    monkeypatch.setenv(runtime.DEVICE_ENV, "cpu")
+    assert runtime.device() == torch.device("cpu") == runtime.resolve_device()
+    monkeypatch.setenv(runtime.DEVICE_ENV, "cuda")
+    with pytest.raises(BadValueError, match=r"^VIDBOOK_DEVICE='cuda': device 'cuda' is not avail"):
+        runtime.device()
+
+
+def test_provenance_records_the_device_used(no_accelerator):
+    assert runtime.provenance("x", device="cpu")["device"] == "cpu"
+    with pytest.raises(BadValueError, match="not available"):
+        runtime.provenance("x", device="cuda")

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from vidbook.clip_shape import ClipShape
 from vidbook.data import CLASSES, TIME_REVERSED, ClipLoader, SynthActions
 from vidbook.data.single_frame import cell_accuracy, frame_attributes, single_frame_accuracy
 from vidbook.data.synth import COLOURS, SHAPES, VERBS, boxes_from_masks, render
@@ -271,6 +272,37 @@ def test_bad_arguments(kwargs, words):
         SynthActions(**kwargs)
     for word in words:
         assert word in str(err.value)
+
+
+def test_bad_argument_messages_are_clip_shapes():
+    with pytest.raises(ValueError, match=r"^frames must be an int >= 2, got 1$"):
+        SynthActions(frames=1)
+    with pytest.raises(ValueError, match=r"^width must be an int >= 8, got 2\.5$"):
+        SynthActions(width=2.5)
+    with pytest.raises(ValueError, match=r"^size must be an int >= 1, got 0$"):
+        SynthActions(size=0)
+
+
+def test_clip_shape_in_and_out():
+    shape = ClipShape(8, 24, 40)
+    ds = SynthActions("val", size=20, clip_shape=shape)
+    assert ds.clip_shape == shape and (ds.frames, ds.height, ds.width) == (8, 24, 40)
+    assert ds.batch([0])["clip"].shape == (1, 3, 8, 24, 40)
+    old = SynthActions("val", 20, 8, 24, 40)  # the positional call of the notebooks
+    assert old.clip_shape == shape and torch.equal(old[3]["clip"], ds[3]["clip"])
+    assert repr(old) == repr(ds)
+    assert SynthActions("val", size=20).clip_shape == ClipShape()  # 16 x 32 x 32
+    assert SynthActions("val", size=20, frames=8, clip_shape=shape).clip_shape == shape
+    with pytest.raises(AttributeError):
+        ds.clip_shape = ClipShape()
+
+
+def test_clip_shape_and_a_different_size_are_refused():
+    shape = ClipShape(8, 24, 24)
+    with pytest.raises(ValueError, match=r"clip_shape=8x24x24 disagrees with frames=16, width=32"):
+        SynthActions("val", size=20, frames=16, width=32, clip_shape=shape)
+    with pytest.raises(ValueError, match="clip_shape must be a vidbook.clip_shape.ClipShape"):
+        SynthActions("val", size=20, clip_shape=(8, 24, 24))
 
 
 def test_bad_indices(small):

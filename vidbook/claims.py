@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidbook.checks import is_int
 from vidbook.errors import BadValueError
 
 LOG_ENV = "VIDBOOK_CLAIMS_LOG"
@@ -101,7 +102,7 @@ def perturb_seeds(offset: int | None = None) -> int:
     """Shift every seed set from now on in this process by ``offset`` (default: from
     ``VIDBOOK_SEED_OFFSET``); 0 leaves everything as it is. Returns the offset."""
     offset = seed_offset() if offset is None else offset
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if not is_int(offset) or offset < 0:
         raise BadValueError(f"offset must be an int >= 0, got {offset!r}")
     if offset == 0 or getattr(torch.manual_seed, "_vidbook_offset", None) == offset:
         return offset

@@ -3,56 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import copy
-import importlib.metadata
 import json
 import math
-import platform
 import shlex
-import statistics
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from vidbook import runtime
-from vidbook.errors import BadValueError, VidbookError
+from vidbook.clip_shape import ClipShape
+from vidbook.errors import BadValueError, VidbookError, error_line
 
-# "synth" renders SynthActions; the others read real videos in their official layouts (--root).
-DATA_SETS = ("synth", "ucf101", "hmdb51", "kinetics")
-FOLDER_DATA_SETS = DATA_SETS[1:]
-# Clip size and data set sizes per profile: small on a CPU, the published 112x112 on a GPU.
-PROFILE_DEFAULTS = {
-    "quick": {"frames": 16, "height": 32, "width": 32, "train_size": 4000, "val_size": 1000},
-    "full": {"frames": 16, "height": 112, "width": 112, "train_size": 20000, "val_size": 2000},
-}
-
-
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        if package == "vidbook":
-            import vidbook
-
-            return f"{vidbook.__version__} (not installed: run pip install -e .)"
-        return "not installed"
-
-
-def info() -> dict:
-    """Versions, device and profile, as printed by ``vidbook info``."""
-    dev = runtime.device()
-    return {
-        "vidbook": _version("vidbook"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": _version("numpy"),
-        "av (PyAV)": _version("av"),
-        "device": str(dev),
-        "device name": runtime.device_name(dev),
-        "profile": runtime.profile(),
-        "cpu threads": torch.get_num_threads(),
-    }
+if TYPE_CHECKING:
+    from vidbook.train import RunSpec
 
 
 def _print_table(rows: dict, title: str | None = None) -> None:
@@ -65,6 +30,7 @@ def _print_table(rows: dict, title: str | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from vidbook.models import available
+    from vidbook.train.run import DATA_SETS
 
     parser = argparse.ArgumentParser(prog="vidbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -224,27 +190,13 @@ def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> Non
 
 
 # Least values of the integer options, and which float options must be > 0 or >= 0.
-_INT_MINIMUMS = {
-    "epochs": 1,
-    "batch_size": 1,
-    "frames": 2,
-    "height": 8,
-    "width": 8,
-    "train_size": 1,
-    "val_size": 1,
-    "seed": 0,
-    "steps": 1,
-    "threads": 1,
-    "accumulate": 1,
-    "split": 1,
-    "stride": 1,
-    "workers": 0,
-    "groups": 3,
-    "clips_per_group": 1,
-    "classes": 2,
-    "check_every": 1,
-    "test_size": 1,
-}
+# fmt: off
+_INT_MINIMUMS = dict(
+    epochs=1, batch_size=1, train_size=1, val_size=1, test_size=1, seed=0, steps=1, threads=1,
+    accumulate=1, split=1, stride=1, workers=0, groups=3, clips_per_group=1, classes=2,
+    check_every=1, frames=ClipShape.MIN_FRAMES, height=ClipShape.MIN_SIDE, width=ClipShape.MIN_SIDE,
+)
+# fmt: on
 _POSITIVE = ("lr", "time_limit", "seconds", "fps", "target")
 _NON_NEGATIVE = ("weight_decay",)
 
@@ -267,211 +219,70 @@ def _check_args(args: argparse.Namespace) -> None:
             raise BadValueError(f"argument {flag}: must be a finite number >= 0, got {value}")
 
 
-def train(args: argparse.Namespace) -> dict:
-    """Build data, model and trainer from the arguments, fit, print the final metrics."""
-    from vidbook import distributed
+def _run_spec(args: argparse.Namespace) -> RunSpec:
+    """The RunSpec of ``vidbook train``'s options (the profile fills in what is not given)."""
+    from vidbook.train import RunSpec
+    from vidbook.train.run import PROFILE_DEFAULTS
 
+    if args.data != "synth" and not args.root:
+        raise BadValueError(
+            f"argument --root: --data {args.data} reads videos from a folder; give it with --root "
+            f"(vidbook prepare-demo --layout {args.data} PATH writes a small one)"
+        )
     defaults = PROFILE_DEFAULTS[runtime.profile()]
-    size = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
-    # Under torchrun: join the process group; each process gets its GPU (or the CPU). A device
-    # torch cannot use here is an error naming the available ones, before any work.
-    dev = distributed.init_distributed(args.device) or runtime.device()
-    try:
-        return _fit(args, size, dev)
-    finally:
-        distributed.cleanup()
-
-
-def _fit(args: argparse.Namespace, size: dict, dev: torch.device) -> dict:
-    """The body of ``train``: data, model, Trainer.fit and the final table (rank 0 prints)."""
-    from vidbook import distributed
-    from vidbook.data import ClipLoader, SynthActions
-    from vidbook.models import build_for_clips
-    from vidbook.train import Trainer
-
-    # Seed first: the model's initial weights (and anything else random built below) then
-    # depend on --seed alone, so two runs with the same seed train the same model.
-    runtime.seed_everything(args.seed)
-    world = {k: size[k] for k in ("frames", "height", "width")}
-    if args.data in FOLDER_DATA_SETS:
-        train_set, val_set, train_loader, val_loader = _folder_data(args, world)
-        described = (
-            f"{args.data} at {args.root}: {len(train_set)} train / {len(val_set)} val videos"
-        )
-    else:
-        train_set = SynthActions(
-            "train", size=size["train_size"], difficulty=args.difficulty, seed=args.seed, **world
-        )
-        val_set = SynthActions(
-            "val", size=size["val_size"], difficulty=args.difficulty, seed=args.seed, **world
-        )
-        train_loader = ClipLoader(train_set, batch_size=args.batch_size, seed=args.seed, device=dev)
-        val_loader = ClipLoader(
-            val_set, batch_size=max(args.batch_size, 64), shuffle=False, device=dev
-        )
-        described = f"synth {size['train_size']} train / {size['val_size']} val clips"
-    variant = {} if args.variant is None else {"variant": args.variant}
-    model = build_for_clips(args.model, train_set.num_classes, **world, **variant)
-    checkpoint_dir = Path(args.checkpoint_dir or f"runs/{args.model}-{args.data}")
-    trainer = Trainer(
-        model,
-        device=dev,
+    return RunSpec(
+        model=args.model,
+        data=args.data,
+        root=args.root,
+        split=args.split,
+        stride=args.stride,
+        workers=args.workers,
+        clip_shape=ClipShape.pick(
+            None, args.frames, args.height, args.width, default=defaults["clip_shape"]
+        ),
+        difficulty=args.difficulty,
+        train_size=args.train_size,
+        val_size=args.val_size,
+        test_size=args.test_size,
+        variant=args.variant,
         epochs=args.epochs,
+        batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=args.weight_decay,
         schedule=args.schedule,
         accumulate=args.accumulate,
         amp=args.amp,
         seed=args.seed,
-        checkpoint_dir=str(checkpoint_dir),
+        device=args.device,
+        checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         time_limit_s=args.time_limit,
         progress={"auto": "auto", "on": True, "off": False}[args.progress],
         compile=args.compile,
         check_every=args.check_every,
+        target=args.target,
+        report=bool(args.out),
+        command="vidbook " + shlex.join(args.argv),
     )
-    history = trainer.fit(train_loader, val_loader)
-    last = history[-1]
-    result = {
-        "model": args.model,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "data": f"{described}, {world['frames']}x{world['height']}x{world['width']}"
-        + (f", {args.difficulty}" if args.data == "synth" else ""),
-        "device": str(dev),
-        "epochs": last["epoch"],
-        "train loss": f"{last['train_loss']:.4f}",
-        "train accuracy": f"{last['train_acc']:.3f}",
-        "val loss": f"{last['val_loss']:.4f}",
-        "val accuracy": f"{last['val_acc']:.3f}",
-        "train seconds": f"{sum(r['seconds'] for r in history):.1f}",
-        "clips/s": f"{last['clips_per_s']:.0f}",
-        "processes": trainer.world_size,
-        "checkpoint": str(checkpoint_dir / "last.pt"),
-    }
-    if args.out:
-        report = _train_report(args, trainer, size, world, dev)
-        result["test accuracy"] = (
-            f"{report['test']['acc']:.3f}" if report["test"] is not None else "-"
-        )
-        result["time to target"] = (
-            f"{report['time_to_target_s']:.1f} s (epoch {report['epoch_to_target']})"
-            if report["time_to_target_s"] is not None
-            else f"not reached ({args.target:g})"
-        )
-        if distributed.is_main_process():
-            runtime.atomic_write(args.out, lambda f: f.write(json.dumps(report, indent=1) + "\n"))
-            result["results"] = args.out
+
+
+def train(args: argparse.Namespace) -> dict:
+    """``vidbook train``: ``vidbook.train.run`` on the options; rank 0 prints the final metrics
+    (and writes ``--out``)."""
+    from vidbook import distributed
+    from vidbook.train import run
+
+    result = run(_run_spec(args))
+    rows = result.summary()
     if distributed.is_main_process():
-        _print_table(result, "final metrics")
+        if args.out:
+            text = json.dumps(result.report, indent=1) + "\n"
+            runtime.atomic_write(args.out, lambda f: f.write(text))
+            rows["results"] = args.out
+        _print_table(rows, "final metrics")
         if args.json:
-            print(json.dumps(history, indent=1))
-    return result
-
-
-def _train_report(
-    args: argparse.Namespace, trainer, size: dict, world: dict, dev: torch.device
-) -> dict:
-    """What ``vidbook train --out`` writes: settings, history, test accuracy on the SynthActions
-    test split (None for real data), time to the target validation accuracy (the training
-    seconds up to the end of the first epoch that reached it), clips/s and provenance."""
-    from vidbook.data import ClipLoader, SynthActions
-    from vidbook.models.flops import clip_flops
-
-    history = trainer.history
-    elapsed, epoch_to_target, time_to_target = 0.0, None, None
-    for row in history:
-        elapsed += row["seconds"]
-        if row["val_acc"] is not None and row["val_acc"] >= args.target:
-            epoch_to_target, time_to_target = row["epoch"], elapsed
-            break
-    test = None
-    if args.data == "synth":
-        test_set = SynthActions(
-            "test",
-            size=args.test_size or size["val_size"],
-            difficulty=args.difficulty,
-            seed=args.seed,
-            **world,
-        )
-        loader = ClipLoader(
-            test_set, batch_size=max(args.batch_size, 64), shuffle=False, device=dev
-        )
-        metrics = trainer.evaluate(loader)
-        test = {"acc": metrics["acc"], "loss": metrics["loss"], "clips": len(test_set)}
-    steady = [row["clips_per_s"] for row in history[1:]] or [history[0]["clips_per_s"]]
-    model = trainer.model
-    meta = copy.deepcopy(model).to("meta")  # FLOPs are counted from shapes alone
-    return {
-        "model": args.model,
-        "variant": args.variant,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "flops_per_clip_train": clip_flops(meta, **world, backward=True),
-        "data": {
-            "name": args.data,
-            **world,
-            "train_size": size["train_size"] if args.data == "synth" else None,
-            "val_size": size["val_size"] if args.data == "synth" else None,
-            "difficulty": args.difficulty if args.data == "synth" else None,
-            "seed": args.seed,
-        },
-        "recipe": {
-            **trainer.config.to_dict(),
-            "batch_size": args.batch_size,
-            "processes": trainer.world_size,
-        },
-        "history": history,
-        "target": args.target,
-        "epoch_to_target": epoch_to_target,
-        "time_to_target_s": time_to_target,
-        "test": test,
-        "clips_per_s": statistics.median(steady),
-        "train_seconds": sum(row["seconds"] for row in history),
-        "device": str(dev),
-        "device_name": runtime.device_name(dev),
-        "provenance": runtime.provenance("vidbook " + shlex.join(args.argv)),
-    }
-
-
-def _folder_data(args: argparse.Namespace, world: dict) -> tuple:
-    """Train and validation sets and loaders of a real data set in its official layout."""
-    from vidbook.data import HMDB51, UCF101, Kinetics, video_loader
-
-    if not args.root:
-        raise BadValueError(
-            f"argument --root: --data {args.data} reads videos from a folder; give it with --root "
-            f"(vidbook prepare-demo --layout {args.data} PATH writes a small one)"
-        )
-    if world["height"] != world["width"]:
-        raise BadValueError(
-            f"arguments --height/--width: real-video clips are square crops, got "
-            f"{world['height']}x{world['width']}"
-        )
-    clip = {
-        "clip_len": world["frames"],
-        "stride": args.stride,
-        "size": world["height"],
-        "seed": args.seed,
-    }
-    if args.data == "kinetics":
-        notes = Path(args.root) / "annotations"
-        # The validation list is validate.csv in DeepMind's releases, val.csv in some copies.
-        val_csv = next(
-            (notes / n for n in ("validate.csv", "val.csv") if (notes / n).is_file()),
-            notes / "validate.csv",
-        )
-        train_set = Kinetics(args.root, notes / "train.csv", "train", **clip)
-        val_set = Kinetics(args.root, val_csv, "val", **clip)
-    else:
-        layout = {"ucf101": UCF101, "hmdb51": HMDB51}[args.data]
-        train_set = layout(args.root, args.split, train=True, **clip)
-        val_set = layout(args.root, args.split, train=False, **clip)
-    loaders = [
-        video_loader(
-            data, args.batch_size, shuffle=shuffle, num_workers=args.workers, seed=args.seed
-        )
-        for data, shuffle in ((train_set, True), (val_set, False))
-    ]
-    return train_set, val_set, *loaders
+            print(json.dumps(result.history, indent=1))
+    return rows
 
 
 def prepare_demo(args: argparse.Namespace) -> Path:
@@ -498,78 +309,37 @@ def prepare_demo(args: argparse.Namespace) -> Path:
     return root
 
 
-def _print_columns(header: list[str], rows: list[list[str]]) -> None:
-    """A plain-text table: first column left-aligned, the others right-aligned."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        print("  ".join(cells).rstrip())
-
-
-def _bench_rows(result: dict) -> list[list[str]]:
-    """One table row per measurement: what, batch, clips/s, ms per batch, TFLOP/s, MFU,
-    parameters, peak memory."""
-    rows = []
-    if result["render"] is not None:
-        r = result["render"]
-        rows.append(
-            [
-                f"render synth ({r['difficulty']})",
-                str(r["batch_size"]),
-                f"{r['clips_per_s']:,.1f}",
-                f"{r['ms_per_batch']:,.1f}",
-                *["-"] * 4,
-            ]
-        )
-    for name, t in result["train"].items():
-        rows.append([f"train {name}", *_train_cells(t)])
-    return rows
-
-
-def _train_cells(t: dict) -> list[str]:
-    peak = t["peak_memory_bytes"]
-    return [
-        str(t["batch_size"]),
-        f"{t['clips_per_s']:,.1f}",
-        f"{t['ms_per_step']:,.1f}",
-        f"{t['tflops']:,.3g}",
-        f"{100 * t['mfu']:.1f} %" if t["mfu"] is not None else "-",
-        f"{t['parameters']:,}",
-        f"{peak / 2**20:,.0f} MiB" if peak is not None else "-",
-    ]
-
-
-_BENCH_HEADER = ["batch", "clips/s", "ms/batch", "TFLOP/s", "MFU", "parameters", "peak memory"]
-
-
-def _print_ladder(title: str, rows: list[dict]) -> None:
-    """The rows of ``vidbook.bench.ladder`` as a table, with their speed-ups."""
-    print(f"\nspeed-up ladder of {title}")
-    table = [[r["rung"], *_train_cells(r), f"{r['speedup']:.2f}x"] for r in rows]
-    _print_columns(["setting", *_BENCH_HEADER, "speed-up"], table)
-
-
 def bench(args: argparse.Namespace, command: str | None = None) -> dict:
-    """Run ``vidbook.bench.run`` with the arguments and print its numbers as a table."""
+    """``vidbook bench``: ``vidbook.bench.run`` (or ``suite``, or ``run_decode``) on the
+    options, printed as a table by ``vidbook.bench.report``."""
     from vidbook import bench as vbench
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.decode:
-        return _bench_decode(args, command)
-    if args.suite:
-        return _bench_suite(args, command)
+        result = vbench.run_decode(args.video, threads=args.threads, command=command)
+        if args.out:
+            vbench.write_json(result, args.out)
+        vbench.print_decode(result, out=args.out)
+        return result
     if args.video:
         raise BadValueError("argument --video: only used with --decode")
+    if args.suite:
+        result = vbench.suite(
+            device=args.device,
+            out_dir=args.out_dir,
+            seconds=args.seconds,
+            steps=args.steps,
+            compile_ladder=not args.no_compile,
+            command=command,
+        )
+        vbench.print_suite(result, vbench.suite_file(args.out_dir, result["device"]))
+        return result
     result = vbench.run(
         models=[] if args.render_only else args.models,
         render=not args.no_render,
         batch_size=args.batch_size,
-        frames=args.frames,
-        height=args.height,
-        width=args.width,
+        clip_shape=ClipShape(args.frames, args.height, args.width),
         device=args.device,
         seconds=args.seconds,
         steps=args.steps,
@@ -580,88 +350,8 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
         out=args.out,
         command=command,
     )
-    prov = result["provenance"]
-    print(
-        f"vidbook bench on {result['device']} ({result['device_name']}), torch {prov['torch']}, "
-        f"CPU threads: {prov['threads']}"
-    )
-    print(f"clips of {args.frames} frames x {args.height} x {args.width} pixels")
-    if result["peak_tflops"]:
-        print(f"MFU against a bf16 peak of {result['peak_tflops']:g} TFLOP/s")
-    print()
-    _print_columns(["measurement", *_BENCH_HEADER], _bench_rows(result))
-    for model, rows in result["ladder"].items():
-        _print_ladder(model, rows)
-    if args.out:
-        print(f"\nwrote {args.out}")
+    vbench.print_run(result, out=args.out)
     return result
-
-
-def _bench_suite(args: argparse.Namespace, command: str | None) -> dict:
-    """``vidbook bench --suite``: the device's suite, printed and written to --out-dir."""
-    from vidbook import bench as vbench
-
-    result = vbench.suite(
-        device=args.device,
-        out_dir=args.out_dir,
-        seconds=args.seconds,
-        steps=args.steps,
-        compile_ladder=not args.no_compile,
-        command=command,
-    )
-    print(f"vidbook bench --suite on {result['device']} ({result['device_name']})")
-    print()
-    rows = [
-        [
-            f"render synth {r['frames']}x{r['height']}x{r['width']}",
-            str(r["batch_size"]),
-            f"{r['clips_per_s']:,.1f}",
-            f"{r['ms_per_batch']:,.1f}",
-            *["-"] * 4,
-        ]
-        for r in result["render"]
-    ]
-    for t in result["train"]:
-        label = f"{t['source']}/{t['model']}" if t["source"] != "vidbook" else t["model"]
-        label += f" {t['variant'] or ''} {t['frames']}x{t['height']}x{t['width']}"
-        rows.append([f"train {' '.join(label.split())}", *_train_cells(t)])
-    _print_columns(["measurement", *_BENCH_HEADER], rows)
-    for entry in result["ladder"]:
-        size = f"{entry['frames']}x{entry['size']}x{entry['size']}"
-        _print_ladder(f"{entry['model']} {entry['variant']} {size}", entry["rows"])
-    slug = vbench.device_slug(vbench.resolve_device(args.device))
-    print(f"\nwrote {Path(args.out_dir) / f'bench-{slug}.json'}")
-    return result
-
-
-def _bench_decode(args: argparse.Namespace, command: str | None) -> dict:
-    """``vidbook bench --decode``: frames/s of whole-file and of sampled-clip decoding."""
-    from vidbook.bench_decode import run_decode, summary
-
-    result = run_decode(args.video, threads=args.threads, command=command)
-    print(summary(result))
-    if args.out:
-        runtime.atomic_write(args.out, lambda f: f.write(json.dumps(result, indent=1) + "\n"))
-        print(f"\nwrote {args.out}")
-    return result
-
-
-# torch re-raises an error of a DataLoader worker with the worker's traceback in its message.
-_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
-
-
-def error_line(err: BaseException) -> str:
-    """The message of ``err`` as one line: a worker's traceback dropped, line breaks joined."""
-    text = str(err)
-    if _WORKER_TRACEBACK in text:
-        kind = type(err)
-        name = kind.__qualname__
-        if kind.__module__ != "builtins":
-            name = f"{kind.__module__}.{name}"
-        start = text.rfind(f"{name}: ")  # the traceback's last line, "module.Class: message"
-        if start >= 0:
-            text = text[start + len(name) + 2 :]
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -679,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_args(args)
         if args.command == "info":
-            _print_table(info(), "vidbook info")
+            _print_table(runtime.info(), "vidbook info")
         elif args.command == "train":
             train(args)
         elif args.command == "bench":

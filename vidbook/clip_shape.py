@@ -39,7 +39,10 @@ class ClipShape:
 
     @classmethod
     def of(
-        cls, frames: int | ClipShape | None = None, height: int | None = None, width: int | None = None
+        cls,
+        frames: int | ClipShape | None = None,
+        height: int | None = None,
+        width: int | None = None,
     ) -> ClipShape:
         """A ClipShape from one (returned as is) or from three ints, as the older
         ``f(..., frames, height, width)`` calls pass them."""
@@ -56,6 +59,48 @@ class ClipShape:
                 f"frames={frames!r}, height={height!r}, width={width!r}"
             )
         return cls(frames, height, width)
+
+    @classmethod
+    def from_args(
+        cls,
+        frames: int | ClipShape | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        clip_shape: ClipShape | None = None,
+    ) -> ClipShape:
+        """For ``f(..., frames, height, width, *, clip_shape=None)``, where ``frames`` may also be
+        a ClipShape: the one ClipShape these arguments give, whichever way they were passed."""
+        if clip_shape is None:
+            return cls.of(frames, height, width)
+        return cls.pick(clip_shape, frames, height, width)
+
+    @classmethod
+    def pick(
+        cls,
+        clip_shape: ClipShape | None = None,
+        frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        default: ClipShape | None = None,
+    ) -> ClipShape:
+        """For functions that take ``clip_shape=`` or the separate ``frames=, height=, width=``:
+        ``clip_shape`` if given (then the three must be None), else the three, each missing one
+        taken from ``default`` (default: ``ClipShape()``)."""
+        separate = {"frames": frames, "height": height, "width": width}
+        if clip_shape is not None:
+            given = {k: v for k, v in separate.items() if v is not None}
+            if given:
+                raise BadValueError(
+                    f"give clip_shape or frames/height/width, not both (got clip_shape={clip_shape}"
+                    f" and {', '.join(f'{k}={v!r}' for k, v in given.items())})"
+                )
+            if not isinstance(clip_shape, ClipShape):
+                raise BadValueError(
+                    f"clip_shape must be a ClipShape, got {type(clip_shape).__name__}"
+                )
+            return clip_shape
+        base = default if default is not None else cls()
+        return cls(**{k: base.as_dict()[k] if v is None else v for k, v in separate.items()})
 
     @property
     def is_square(self) -> bool:

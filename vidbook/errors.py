@@ -52,3 +52,21 @@ class PathExistsError(DataFileError, FileExistsError):
 
 class NotAFileError(DataFileError, IsADirectoryError):
     """A path that exists but is not a regular file (a folder, for example)."""
+
+
+# torch re-raises an error of a DataLoader worker with the worker's traceback in its message.
+_WORKER_TRACEBACK = "Original Traceback (most recent call last):"
+
+
+def error_line(err: BaseException) -> str:
+    """The message of ``err`` as one line: a worker's traceback dropped, line breaks joined."""
+    text = str(err)
+    if _WORKER_TRACEBACK in text:
+        kind = type(err)
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = f"{kind.__module__}.{name}"
+        start = text.rfind(f"{name}: ")  # the traceback's last line, "module.Class: message"
+        if start >= 0:
+            text = text[start + len(name) + 2 :]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())

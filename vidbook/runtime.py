@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import importlib.metadata
 import itertools
 import os
 import platform
@@ -18,14 +19,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidbook.checks import is_int
 from vidbook.errors import BadValueError
 
 PROFILES = ("quick", "full")
 PROFILE_ENV = "VIDBOOK_PROFILE"
+DEVICE_ENV = "VIDBOOK_DEVICE"
 
 
 def device() -> torch.device:
-    """The best available device: CUDA, then Apple's MPS, then the CPU."""
+    """The device runs use by default: the one the environment variable ``VIDBOOK_DEVICE`` names
+    (checked by :func:`resolve_device`), else the best available: CUDA, then Apple's MPS, then
+    the CPU."""
+    chosen = os.environ.get(DEVICE_ENV, "").strip()
+    if chosen:
+        try:
+            return resolve_device(chosen)
+        except BadValueError as err:
+            raise BadValueError(f"{DEVICE_ENV}={chosen!r}: {err}") from err
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -118,8 +129,9 @@ def profile() -> str:
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise BadValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -237,3 +249,31 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     finally:
         for module, training in modes:
             module.training = training
+
+
+def _version(package: str) -> str:
+    """The installed version of ``package``, or why there is none."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        if package == "vidbook":
+            import vidbook
+
+            return f"{vidbook.__version__} (not installed: run pip install -e .)"
+        return "not installed"
+
+
+def info() -> dict:
+    """Versions, device and profile, as printed by ``vidbook info``."""
+    dev = resolve_device()
+    return {
+        "vidbook": _version("vidbook"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": _version("numpy"),
+        "av (PyAV)": _version("av"),
+        "device": str(dev),
+        "device name": device_name(dev),
+        "profile": profile(),
+        "cpu threads": torch.get_num_threads(),
+    }

@@ -2,8 +2,10 @@
 
 from vidbook.data.action import ActionOrNot
 from vidbook.data.demo import write_demo
-from vidbook.data.folders import HMDB51, UCF101, Kinetics, VideoFolder, video_loader
-from vidbook.data.loader import ClipLoader
+from vidbook.data.folders import VideoFolder
+from vidbook.data.layouts import HMDB51, UCF101, Kinetics
+from vidbook.data.loader import ClipLoader, video_loader
+from vidbook.data.open_dataset import VIDEO_DATA_SETS, open_video_dataset
 from vidbook.data.samples import sample_video, sample_videos
 from vidbook.data.synth import CLASSES, TIME_REVERSED, SynthActions
 from vidbook.data.video_io import (
@@ -21,12 +23,14 @@ __all__ = [
     "HMDB51",
     "TIME_REVERSED",
     "UCF101",
+    "VIDEO_DATA_SETS",
     "ClipLoader",
     "Kinetics",
     "SynthActions",
     "VideoFolder",
     "VideoDecodeError",
     "VideoInfo",
+    "open_video_dataset",
     "probe",
     "read_frames",
     "read_video",

@@ -35,12 +35,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from vidbook.checks import check_int_range, is_real
 from vidbook.data.synth import CLASSES, SynthActions
 from vidbook.data.video_io import write_video
 from vidbook.errors import BadValueError, MissingFileError, PathExistsError
 
 LAYOUTS = ("ucf101", "hmdb51", "kinetics")
-MANIFEST = "vidbook-demo.json"  # the name vidbook.data.folders looks for
+MANIFEST = "vidbook-demo.json"  # the name vidbook.data.layout_checks looks for
 KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split")
 
 
@@ -75,27 +76,25 @@ def hmdb_tag(groups: int, split: int, group: int) -> int:
     return 0 if group in unused_groups(groups, split) else 1
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadValueError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    return value
-
-
 def _check_settings(layout, classes, groups, clips_per_group, frames, height, width, fps, seed):
+    """The int settings, checked and as Python ints: (classes, groups, clips_per_group, frames,
+    height, width, seed); ``classes`` None stays None."""
     if layout not in LAYOUTS:
         raise BadValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if classes is not None:
-        _check_int("classes", classes, 1, len(CLASSES))
-    _check_int("groups", groups, 3, 99)  # 3 splits, each with its own test groups
-    _check_int("clips_per_group", clips_per_group, 1, 99)
-    _check_int("frames", frames, 2, 100_000)
+        classes = check_int_range("classes", classes, 1, len(CLASSES))
+    groups = check_int_range("groups", groups, 3, 99)  # 3 splits, each with its own test groups
+    clips_per_group = check_int_range("clips_per_group", clips_per_group, 1, 99)
+    frames = check_int_range("frames", frames, 2, 100_000)
+    height = check_int_range("height", height, 16, 4096)
+    width = check_int_range("width", width, 16, 4096)
     for name, value in (("height", height), ("width", width)):
-        _check_int(name, value, 16, 4096)
         if value % 2:
             raise BadValueError(f"{name} must be even (H.264 stores colour at half resolution)")
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < 1000:
+    if not is_real(fps) or not 0 < fps < 1000:
         raise BadValueError(f"fps must be a number in (0, 1000), got {fps!r}")
-    _check_int("seed", seed, 0, 2**31 - 1)
+    seed = check_int_range("seed", seed, 0, 2**31 - 1)
+    return classes, groups, clips_per_group, frames, height, width, seed
 
 
 def _check_target(root: Path, layout: str) -> None:
@@ -240,7 +239,9 @@ def write_demo(
     ``"train"`` items of ``seed`` (medium difficulty); see the module for the splits.
     ``progress`` shows a progress bar (the default set, 140 clips, takes seconds to a minute).
     """
-    _check_settings(layout, classes, groups, clips_per_group, frames, height, width, fps, seed)
+    classes, groups, clips_per_group, frames, height, width, seed = _check_settings(
+        layout, classes, groups, clips_per_group, frames, height, width, fps, seed
+    )
     root = Path(root)
     _check_target(root, layout)
     names = list(CLASSES[: classes or len(CLASSES)])

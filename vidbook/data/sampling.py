@@ -19,14 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from vidbook.checks import check_int, is_int
 from vidbook.errors import BadValueError
-
-
-def _check_count(name: str, value: object) -> int:
-    """``value`` as an int, or a ValueError naming ``name`` unless it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
 
 
 def _check_generator(generator: object) -> None:
@@ -43,8 +37,8 @@ def uniform_indices(num_frames: int, clip_len: int) -> Tensor:
     Returns (clip_len,) int64, non-decreasing. A video with fewer than ``clip_len`` frames repeats
     frames. These are the frames :func:`segment_indices` picks at test time.
     """
-    num_frames = _check_count("num_frames", num_frames)
-    clip_len = _check_count("clip_len", clip_len)
+    num_frames = check_int("num_frames", num_frames)
+    clip_len = check_int("clip_len", clip_len)
     i = torch.arange(clip_len, dtype=torch.int64)
     return (2 * i + 1) * num_frames // (2 * clip_len)
 
@@ -65,14 +59,14 @@ def dense_indices(
     and repeats its last frame to fill the clip (for example 5 frames, ``clip_len=4``,
     ``stride=2`` give ``[0, 2, 4, 4]``). Returns (clip_len,) int64.
     """
-    num_frames = _check_count("num_frames", num_frames)
-    clip_len = _check_count("clip_len", clip_len)
-    stride = _check_count("stride", stride)
+    num_frames = check_int("num_frames", num_frames)
+    clip_len = check_int("clip_len", clip_len)
+    stride = check_int("stride", stride)
     _check_generator(generator)
     last_start = max(num_frames - ((clip_len - 1) * stride + 1), 0)
     if start is None:
         start = int(torch.randint(last_start + 1, (1,), generator=generator))
-    elif isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= last_start:
+    elif not is_int(start) or not 0 <= start <= last_start:
         raise BadValueError(
             f"start must be an int in [0, {last_start}] (a clip of clip_len={clip_len}, "
             f"stride={stride} inside a video of num_frames={num_frames}), got {start!r}"
@@ -96,8 +90,8 @@ def segment_indices(
     :func:`uniform_indices`. Returns (num_segments,) int64, non-decreasing; a video with fewer
     frames than segments repeats frames.
     """
-    num_frames = _check_count("num_frames", num_frames)
-    num_segments = _check_count("num_segments", num_segments)
+    num_frames = check_int("num_frames", num_frames)
+    num_segments = check_int("num_segments", num_segments)
     if not isinstance(train, bool):
         raise BadValueError(f"train must be True or False, got {train!r}")
     _check_generator(generator)
@@ -118,10 +112,10 @@ def multi_view_indices(num_frames: int, clip_len: int, num_clips: int, stride: i
     span gives ``num_clips`` copies of the clip starting at frame 0 (its last frame repeated).
     Returns (num_clips, clip_len) int64.
     """
-    num_frames = _check_count("num_frames", num_frames)
-    clip_len = _check_count("clip_len", clip_len)
-    num_clips = _check_count("num_clips", num_clips)
-    stride = _check_count("stride", stride)
+    num_frames = check_int("num_frames", num_frames)
+    clip_len = check_int("clip_len", clip_len)
+    num_clips = check_int("num_clips", num_clips)
+    stride = check_int("stride", stride)
     valid_starts = max(num_frames - ((clip_len - 1) * stride + 1), 0) + 1
     starts = uniform_indices(valid_starts, num_clips)
     indices = starts[:, None] + stride * torch.arange(clip_len, dtype=torch.int64)

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import torch
 
+from vidbook.checks import is_int
 from vidbook.data.synth import _POSITION_LIMIT, DIFFICULTIES, SynthActions
 from vidbook.errors import BadValueError
 
@@ -33,7 +34,7 @@ def frame_attributes(
     if not -world.frames <= frame < world.frames:
         raise BadValueError(f"frame must be in -{world.frames}..{world.frames - 1}, got {frame}")
     clips = len(world) if clips is None else clips
-    if isinstance(clips, bool) or not isinstance(clips, int) or not 1 <= clips <= len(world):
+    if not is_int(clips) or not 1 <= clips <= len(world):
         raise BadValueError(
             f"clips must be an int in 1..{len(world)} (the world's size), got {clips!r}"
         )

@@ -6,7 +6,9 @@ counter-clockwise, grow, shrink, stay still, or go out and come back. Shape, col
 orientation, background and noise are drawn independently of the class, and so are the actor's
 size and position *at mid-clip*. A bag of frames without their order therefore cannot tell a
 class from its time reversal: the reversed clips of a class are distributed exactly like the
-clips of the reversed class.
+clips of the reversed class. This module is longer than 400 lines because the world is one
+specification: the vocabulary, the random draws, the renderer and the data set all follow the
+class rules stated here, and reading them in one place is how one checks that they agree.
 
 A single frame is not blind to the class, though: the actor stays in view, so a clip that moves
 right tends to start on the left, and a growing actor starts small. The best classifier of the
@@ -29,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from vidbook.checks import check_int
+from vidbook.clip_shape import ClipShape
 from vidbook.errors import BadValueError
 
 # --------------------------------------------------------------------------------------------
@@ -419,9 +423,28 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...] | list[str]
         raise BadValueError(f"{name}={value!r} is not valid; allowed values: {', '.join(allowed)}")
 
 
-def _check_positive_int(name: str, value: object, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise BadValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _clip_shape(
+    clip_shape: ClipShape | None, frames: int | None, height: int | None, width: int | None
+) -> ClipShape:
+    """The ClipShape of a SynthActions: ``clip_shape``, or built (and checked) from frames, height
+    and width (16, 32, 32 where left out); both only where they agree."""
+    given = {"frames": frames, "height": height, "width": width}
+    if clip_shape is None:
+        defaults = ClipShape()
+        return ClipShape(**{k: getattr(defaults, k) if v is None else v for k, v in given.items()})
+    if not isinstance(clip_shape, ClipShape):
+        raise BadValueError(
+            f"clip_shape must be a vidbook.clip_shape.ClipShape or None, got "
+            f"{type(clip_shape).__name__}"
+        )
+    differ = {k: v for k, v in given.items() if v is not None and v != getattr(clip_shape, k)}
+    if differ:
+        shown = ", ".join(f"{k}={v!r}" for k, v in differ.items())
+        raise BadValueError(
+            f"clip_shape={clip_shape} disagrees with {shown}; give the clip shape once, as "
+            "clip_shape or as frames, height and width"
+        )
+    return clip_shape
 
 
 class SynthActions(Dataset):
@@ -429,6 +452,8 @@ class SynthActions(Dataset):
 
     ``SynthActions(split="train", size=None, frames=16, height=32, width=32,
     difficulty="medium", seed=0)``; ``size`` defaults to 10,000 (train) or 2,000 (val, test).
+    The clip size can also come whole, ``SynthActions("train", clip_shape=ClipShape(8, 64, 64))``
+    (frames, height and width left out, or equal to it); ``ds.clip_shape`` gives it back.
     ``ds[i]`` is a dict: ``clip`` (3, T, H, W) float in [0, 1], ``label``, ``boxes`` (T, 4),
     ``masks`` (T, H, W), ``shape``, ``colour``, ``action``, ``index`` and a ``caption``.
     ``ds.batch(indices, device=...)`` renders many at once, with a leading batch axis.
@@ -442,25 +467,29 @@ class SynthActions(Dataset):
         self,
         split: str = "train",
         size: int | None = None,
-        frames: int = 16,
-        height: int = 32,
-        width: int = 32,
+        frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
         difficulty: str = "medium",
         seed: int = 0,
+        *,
+        clip_shape: ClipShape | None = None,
     ) -> None:
         _check_choice("split", split, SPLITS)
         _check_choice("difficulty", difficulty, tuple(DIFFICULTIES))
-        size = DEFAULT_SIZES[split] if size is None else size
-        _check_positive_int("size", size)
-        _check_positive_int("frames", frames, minimum=2)
-        _check_positive_int("height", height, minimum=8)
-        _check_positive_int("width", width, minimum=8)
-        _check_positive_int("seed", seed, minimum=0)
+        size = check_int("size", DEFAULT_SIZES[split] if size is None else size)
+        shape = _clip_shape(clip_shape, frames, height, width)
+        seed = check_int("seed", seed, 0)
         if size >= 1 << 40:
             raise BadValueError(f"size must be below 2**40, got {size}")
-        self.split, self.size, self.frames = split, int(size), int(frames)
-        self.height, self.width, self.seed = int(height), int(width), int(seed)
+        self.split, self.size, self.seed = split, size, seed
+        self.frames, self.height, self.width = shape.frames, shape.height, shape.width
         self.difficulty = difficulty
+
+    @property
+    def clip_shape(self) -> ClipShape:
+        """Frames, height and width of every clip, as one :class:`~vidbook.clip_shape.ClipShape`."""
+        return ClipShape(self.frames, self.height, self.width)
 
     # -- the class vocabulary -----------------------------------------------------------------
     @property

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidbook.checks import is_int, is_real
 from vidbook.errors import BadValueError
 
 # Per-channel (RGB) statistics of the training videos the published models saw.
@@ -47,7 +48,7 @@ def _check_size(size: object, name: str = "size") -> tuple[int, int] | int:
     """``size`` as given if it is an int >= 1 or a pair (h, w) of them, else a ValueError."""
 
     def positive_int(v: object) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        return is_int(v) and v >= 1
 
     if positive_int(size):
         return size  # type: ignore[return-value]
@@ -171,7 +172,7 @@ def random_hflip(clip: Tensor, p: float = 0.5, generator: torch.Generator | None
     when the labels do not depend on it. Shape unchanged.
     """
     clip = _check_clip(clip)
-    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+    if not is_real(p) or not 0.0 <= p <= 1.0:
         raise BadValueError(f"p must be a probability in [0, 1], got {p!r}")
     _check_generator(generator)
     n = clip.shape[0] if clip.ndim == 5 else 1

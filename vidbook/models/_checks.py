@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from vidbook.errors import BadValueError
 
@@ -26,3 +27,32 @@ def check_clips(clips: torch.Tensor, channels: int, model: str, min_frames: int 
         )
     if clips.shape[2] < min_frames:
         raise BadValueError(f"{model} needs at least {min_frames} frames, got {clips.shape[2]}")
+
+
+def check_model(model: object, what: str) -> None:
+    """ValueError unless ``model`` is an ``nn.Module``; ``what`` names the caller."""
+    if not isinstance(model, nn.Module):
+        raise BadValueError(
+            f"{what} expects a torch.nn.Module as model, got {type(model).__name__}"
+        )
+
+
+def check_batch(clips: object, what: str) -> None:
+    """ValueError unless ``clips`` is a floating-point (B, C, T, H, W) tensor."""
+    if not isinstance(clips, torch.Tensor):
+        raise BadValueError(f"{what} expects a tensor of clips, got {type(clips).__name__}")
+    if clips.ndim != 5:
+        hint = (
+            " — one clip (C, T, H, W)? add the batch axis: clips.unsqueeze(0)"
+            if clips.ndim == 4
+            else ""
+        )
+        raise BadValueError(
+            f"{what} expects a batch of clips (B, C, T, H, W), got shape {tuple(clips.shape)}"
+            + hint
+        )
+    if not clips.is_floating_point():
+        raise BadValueError(
+            f"{what} expects floating-point clips, got dtype {clips.dtype}; decoded uint8 frames "
+            "need preprocessing first (preprocess(), or clips.float() / 255)"
+        )

@@ -17,32 +17,24 @@ feature *and position*, so its size is fixed by the clip size the model was buil
 the book's ``c3d`` and most modern networks end.
 
 ``layer_shapes`` lists what every layer outputs, ``gradient_norms`` how large each layer's
-gradient is after ``backward()``, ``preprocess`` turns decoded frames into a model input and
-``predict`` turns a model's logits into class names.
+gradient is after ``backward()``. (``preprocess`` and ``predict``, from decoded frames to class
+names, are in ``vidbook.eval.predict``.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from vidbook.checks import check_int
 from vidbook.errors import BadValueError
-from vidbook.models._checks import check_clips
+from vidbook.models._checks import check_batch, check_clips, check_model
 from vidbook.models.registry import register
-from vidbook.runtime import eval_mode
+from vidbook.runtime import eval_mode, resolve_device
 
 HEADS = ("flatten", "average")
-
-
-def _positive_int(name: str, value: object, least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise BadValueError(f"{name} must be an int >= {least}, got {value!r}")
-    return int(value)
 
 
 @dataclass
@@ -61,15 +53,15 @@ class SourceCNNConfig:
 
     def __post_init__(self) -> None:
         for name in ("num_classes", "in_channels"):
-            setattr(self, name, _positive_int(name, getattr(self, name)))
+            setattr(self, name, check_int(name, getattr(self, name)))
         for name in ("frames", "height", "width"):  # two 2x poolings need 4 along every axis
-            setattr(self, name, _positive_int(name, getattr(self, name), least=4))
+            setattr(self, name, check_int(name, getattr(self, name), 4))
         widths = tuple(self.widths)
         if len(widths) != 2:
             raise BadValueError(
                 f"widths must give two channel counts (C1, C2), got {self.widths!r}"
             )
-        self.widths = tuple(_positive_int("widths[i]", w) for w in widths)
+        self.widths = tuple(check_int("widths[i]", w) for w in widths)
         if self.head not in HEADS:
             raise BadValueError(f"head must be one of {HEADS}, got {self.head!r}")
 
@@ -146,34 +138,6 @@ def source_cnn(
 # --------------------------------------------------------------------------------------------
 # Looking inside a model
 # --------------------------------------------------------------------------------------------
-def _check_model(model: object, what: str) -> None:
-    if not isinstance(model, nn.Module):
-        raise BadValueError(
-            f"{what} expects a torch.nn.Module as model, got {type(model).__name__}"
-        )
-
-
-def _check_batch(clips: object, what: str) -> None:
-    """ValueError unless ``clips`` is a floating-point (B, C, T, H, W) tensor."""
-    if not isinstance(clips, torch.Tensor):
-        raise BadValueError(f"{what} expects a tensor of clips, got {type(clips).__name__}")
-    if clips.ndim != 5:
-        hint = (
-            " — one clip (C, T, H, W)? add the batch axis: clips.unsqueeze(0)"
-            if clips.ndim == 4
-            else ""
-        )
-        raise BadValueError(
-            f"{what} expects a batch of clips (B, C, T, H, W), got shape {tuple(clips.shape)}"
-            + hint
-        )
-    if not clips.is_floating_point():
-        raise BadValueError(
-            f"{what} expects floating-point clips, got dtype {clips.dtype}; decoded uint8 frames "
-            "need preprocessing first (preprocess(), or clips.float() / 255)"
-        )
-
-
 def _first_tensor(output: object) -> torch.Tensor | None:
     """The output itself if it is a tensor, else the first tensor inside a tuple, list or dict."""
     if isinstance(output, torch.Tensor):
@@ -187,11 +151,6 @@ def _first_tensor(output: object) -> torch.Tensor | None:
     return None
 
 
-def _device_of(model: nn.Module) -> torch.device | None:
-    first = next(model.parameters(), None)
-    return first.device if first is not None else None
-
-
 def layer_shapes(model: nn.Module, clips: torch.Tensor) -> list[tuple[str, tuple[int, ...], int]]:
     """Push ``clips`` (B, C, T, H, W) through ``model`` once and list what every layer outputs.
 
@@ -203,8 +162,8 @@ def layer_shapes(model: nn.Module, clips: torch.Tensor) -> list[tuple[str, tuple
     that returns a tuple (e.g. an LSTM) the shape is that of its first tensor. Runs in eval mode
     under ``torch.no_grad()`` and restores the modes afterwards.
     """
-    _check_model(model, "layer_shapes")
-    _check_batch(clips, "layer_shapes")
+    check_model(model, "layer_shapes")
+    check_batch(clips, "layer_shapes")
     rows: list[tuple[str, tuple[int, ...], int]] = [("input", tuple(clips.shape), 0)]
     seen: set[int] = set()
 
@@ -221,10 +180,10 @@ def layer_shapes(model: nn.Module, clips: torch.Tensor) -> list[tuple[str, tuple
 
     leaves = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(recorder(n or type(m).__name__)) for n, m in leaves]
-    device = _device_of(model)
+    device = resolve_device(model=model)
     try:
         with eval_mode(model):
-            model(clips.to(device) if device is not None else clips)
+            model(clips.to(device))
     finally:
         for handle in handles:
             handle.remove()
@@ -238,7 +197,7 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
     Modules without parameters (ReLU, pooling) are left out; a parameter without a gradient
     (frozen, or unused in the forward pass) counts as zero. ValueError if no parameter has one.
     """
-    _check_model(model, "gradient_norms")
+    check_model(model, "gradient_norms")
     if all(p.grad is None for p in model.parameters()):
         raise BadValueError(
             "gradient_norms: no parameter has a gradient; call loss.backward() first"
@@ -255,112 +214,3 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
         )
         norms[name or type(module).__name__] = squares**0.5
     return norms
-
-
-# --------------------------------------------------------------------------------------------
-# From decoded frames to a prediction
-# --------------------------------------------------------------------------------------------
-def sample_indices(num_frames: int, frames: int) -> torch.Tensor:
-    """``frames`` frame indices spread evenly over a video of ``num_frames`` frames, first and
-    last included (repeated when the video is shorter than ``frames``): (frames,) long."""
-    num_frames = _positive_int("num_frames", num_frames)
-    frames = _positive_int("frames", frames)
-    return torch.linspace(0, num_frames - 1, frames).round().long()
-
-
-def preprocess(
-    video: torch.Tensor | np.ndarray,
-    frames: int = 16,
-    size: int = 32,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-) -> torch.Tensor:
-    """Decoded frames (N, H, W, 3) uint8, as a video decoder gives them -> one clip
-    (3, frames, size, size) float, ready for a model (add the batch axis with ``unsqueeze(0)``).
-
-    1. sample ``frames`` frames evenly over the video (``sample_indices``);
-    2. scale to [0, 1]; put the channels first;
-    3. resize every frame so that its shorter side is ``size`` (bilinear, anti-aliased);
-    4. cut the central ``size`` x ``size`` square;
-    5. if ``mean`` and ``std`` are given (one value per channel), normalise: (x - mean) / std.
-    """
-    if isinstance(video, np.ndarray):
-        video = torch.from_numpy(video)
-    if not isinstance(video, torch.Tensor):
-        raise BadValueError(
-            f"preprocess expects a uint8 array or tensor, got {type(video).__name__}"
-        )
-    if video.ndim != 4 or video.shape[-1] != 3:
-        hint = ""
-        if video.ndim == 4 and 3 in video.shape[:2]:
-            hint = " — channels first? preprocess takes frames as decoders give them, (N, H, W, 3)"
-        raise BadValueError(
-            f"preprocess expects decoded frames of shape (N, H, W, 3), got {tuple(video.shape)}"
-            + hint
-        )
-    if video.dtype != torch.uint8:
-        raise BadValueError(
-            f"preprocess expects uint8 frames (0..255), got dtype {video.dtype}; clips that are "
-            "already float in [0, 1] need no preprocessing"
-        )
-    frames = _positive_int("frames", frames)
-    size = _positive_int("size", size)
-    if (mean is None) != (std is None):
-        raise BadValueError("preprocess: give both mean and std, or neither")
-    picked = video[sample_indices(video.shape[0], frames)]  # (frames, H, W, 3)
-    x = picked.permute(0, 3, 1, 2).float() / 255  # (frames, 3, H, W): frames as a batch of images
-    h, w = x.shape[-2:]
-    scale = size / min(h, w)
-    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
-    x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    x = x[:, :, top : top + size, left : left + size].clamp(0, 1)  # (frames, 3, size, size)
-    if mean is not None:
-        m = torch.as_tensor(mean, dtype=x.dtype)
-        s = torch.as_tensor(std, dtype=x.dtype)
-        if m.shape != (3,) or s.shape != (3,):
-            raise BadValueError(
-                f"mean and std need 3 values (R, G, B), got {list(m)} and {list(s)}"
-            )
-        if (s <= 0).any():
-            raise BadValueError(f"std must be positive, got {s.tolist()}")
-        x = (x - m[:, None, None]) / s[:, None, None]
-    return x.transpose(0, 1).contiguous()  # (3, frames, size, size)
-
-
-def class_probabilities(model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
-    """Softmax of the model's logits: clips (B, C, T, H, W) -> (B, K) float32 on the CPU, each
-    row summing to 1. Eval mode (dropout off, batch norm with its running statistics) and no
-    gradient tape; the modes are restored afterwards."""
-    _check_model(model, "class_probabilities")
-    _check_batch(clips, "class_probabilities")
-    device = _device_of(model)
-    with eval_mode(model):
-        logits = model(clips.to(device) if device is not None else clips)
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or len(logits) != len(clips):
-        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise BadValueError(
-            f"the model must return logits of shape (B, K) = ({len(clips)}, K), got {got}"
-        )
-    return logits.float().softmax(dim=1).cpu()
-
-
-def predict(model: nn.Module, clips: torch.Tensor, class_names: Sequence[str]) -> list[str]:
-    """The name of the most probable class of every clip: (B, C, T, H, W) -> B names.
-
-    ``class_names[k]`` names output ``k`` of the model. The argmax runs over the class axis,
-    one per clip (``argmax(dim=1)``), not over the flattened (B, K) scores.
-    """
-    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
-        raise BadValueError(
-            f"class_names must be a sequence of names, got {type(class_names).__name__}"
-        )
-    if not class_names or not all(isinstance(n, str) for n in class_names):
-        raise BadValueError("class_names must be a non-empty sequence of strings")
-    probs = class_probabilities(model, clips)  # (B, K)
-    if probs.shape[1] != len(class_names):
-        raise BadValueError(
-            f"the model has {probs.shape[1]} outputs but {len(class_names)} class names were "
-            "given: give one name per output"
-        )
-    return [class_names[k] for k in probs.argmax(dim=1).tolist()]  # one class per clip

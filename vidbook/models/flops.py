@@ -11,7 +11,10 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from vidbook.clip_shape import ClipShape
 from vidbook.models.registry import build_for_clips
+
+PAPER_CLIP = ClipShape(16, 112, 112)  # the clip size of the C3D and R(2+1)D papers
 
 
 def count_flops(model: torch.nn.Module, clips: torch.Tensor, backward: bool = False) -> int:
@@ -28,29 +31,42 @@ def count_flops(model: torch.nn.Module, clips: torch.Tensor, backward: bool = Fa
 
 def flops_per_clip(
     name: str,
-    frames: int = 16,
-    height: int = 112,
-    width: int = 112,
+    frames: int | ClipShape = PAPER_CLIP,
+    height: int | None = None,
+    width: int | None = None,
     num_classes: int = 10,
     backward: bool = False,
+    *,
+    clip_shape: ClipShape | None = None,
     **cfg,
 ) -> int:
-    """FLOPs for one clip ``(3, frames, height, width)`` through model ``name``
-    (``vidbook.models.build_for_clips(name, num_classes, frames, height, width, **cfg)``,
-    built on the meta device), forward only or forward and backward (in training mode)."""
+    """FLOPs for one clip through model ``name`` (``vidbook.models.build_for_clips``, built on
+    the meta device), forward only or forward and backward (in training mode). The clip's size
+    is a ClipShape (the second argument or ``clip_shape=``) or ``frames, height, width``."""
+    if clip_shape is not None and frames is PAPER_CLIP:
+        frames = None
+    shape = ClipShape.from_args(frames, height, width, clip_shape)
     with torch.device("meta"):
-        model = build_for_clips(name, num_classes, frames, height, width, **cfg)
-    return clip_flops(model, frames, height, width, backward=backward)
+        model = build_for_clips(name, num_classes, shape, **cfg)
+    return clip_flops(model, shape, backward=backward)
 
 
 def clip_flops(
-    model: torch.nn.Module, frames: int, height: int, width: int, backward: bool = False
+    model: torch.nn.Module,
+    frames: int | ClipShape | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    backward: bool = False,
+    *,
+    clip_shape: ClipShape | None = None,
 ) -> int:
-    """FLOPs per clip ``(3, frames, height, width)`` of ``model``, counted on a batch of two
-    (batch norm in training mode needs more than one value per channel) and halved; the model
-    is put in training mode with ``backward``, in evaluation mode without."""
+    """FLOPs per clip ``(3, T, H, W)`` of ``model``, the size given as a ClipShape or as
+    ``frames, height, width``, counted on a batch of two (batch norm in training mode needs more
+    than one value per channel) and halved; the model is put in training mode with
+    ``backward``, in evaluation mode without."""
+    shape = ClipShape.from_args(frames, height, width, clip_shape)
     device = next(model.parameters()).device
-    clips = torch.empty(2, 3, frames, height, width, device=device)
+    clips = torch.empty(shape.batch(2), device=device)
     model.train(backward)
     return count_flops(model, clips, backward=backward) // 2
 

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 
 from torch import nn
 
+from vidbook.checks import is_int
+from vidbook.clip_shape import ClipShape
 from vidbook.errors import BadValueError
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
@@ -92,7 +94,7 @@ def build(name: str, num_classes: int = 10, variant: str | None = None, **cfg) -
     and override the variant's.
     """
     _check_name(name)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if not is_int(num_classes) or num_classes < 1:
         raise BadValueError(f"num_classes must be a positive int, got {num_classes!r}")
     fields = {**variant_config(name, variant), **cfg}
     try:
@@ -104,14 +106,27 @@ def build(name: str, num_classes: int = 10, variant: str | None = None, **cfg) -
 
 
 def build_for_clips(
-    name: str, num_classes: int, frames: int, height: int, width: int, **cfg
+    name: str,
+    num_classes: int,
+    frames: int | ClipShape | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    *,
+    clip_shape: ClipShape | None = None,
+    **cfg,
 ) -> nn.Module:
-    """``build`` for clips of shape (B, C, frames, height, width): a model whose parameters
-    depend on the clip size gets it (and needs square frames); the others ignore it."""
+    """``build`` for clips of shape (B, C, T, H, W): a model whose parameters depend on the clip
+    size gets it (and needs square frames); the others ignore it.
+
+    The size is a :class:`vidbook.clip_shape.ClipShape`, given as ``clip_shape=`` or as the third
+    argument, or as ``frames, height, width``: ``build_for_clips("vivit", 10, ClipShape(8, 32,
+    32))`` and ``build_for_clips("vivit", 10, 8, 32, 32)`` build the same model.
+    """
+    shape = ClipShape.from_args(frames, height, width, clip_shape)
     if name in _SIZED:
-        if height != width:
+        if not shape.is_square:
             raise BadValueError(
-                f"{name} needs square frames, got height {height} and width {width}"
+                f"{name} needs square frames, got height {shape.height} and width {shape.width}"
             )
-        cfg = {"frames": frames, "size": height, **cfg}
+        cfg = {"frames": shape.frames, "size": shape.height, **cfg}
     return build(name, num_classes=num_classes, **cfg)

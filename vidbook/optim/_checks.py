@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+from vidbook.checks import is_real
 from vidbook.errors import BadValueError
 
 
 def non_negative(name: str, value: float) -> None:
     """ValueError unless ``value`` is a finite number >= 0 (like torch's "Invalid ... value")."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_real(value) or not math.isfinite(value):
         raise BadValueError(f"Invalid {name}: expected a finite number >= 0, got {value!r}")
     if value < 0:
         raise BadValueError(f"Invalid {name}: expected a number >= 0, got {value}")

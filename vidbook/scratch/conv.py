@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from vidbook.checks import is_int
 from vidbook.errors import BadValueError
 
 IntOrTuple = int | Sequence[int]
@@ -45,7 +46,7 @@ def conv_output_size(
         ("padding", padding, 0),
         ("dilation", dilation, 1),
     ]:
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        if not is_int(value) or value < least:
             raise BadValueError(f"{name} must be an int >= {least}, got {value!r}")
     span = dilation * (kernel - 1) + 1
     if span > size + 2 * padding:
@@ -142,9 +143,9 @@ _AXES = {2: "HW", 3: "THW"}
 
 def _as_tuple(value: IntOrTuple, n: int, what: str, least: int, name: str) -> tuple[int, ...]:
     """An int or a sequence of n ints, each >= least, as a tuple of n ints."""
-    values = (value,) * n if isinstance(value, int) and not isinstance(value, bool) else value
+    values = (value,) * n if is_int(value) else value
     ok = isinstance(values, Sequence) and len(values) == n
-    if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+    if not ok or not all(is_int(v) for v in values):
         raise BadValueError(f"{name}: {what} must be an int or a tuple of {n} ints, got {value!r}")
     if any(v < least for v in values):
         raise BadValueError(f"{name}: {what} must be >= {least}, got {value!r}")
@@ -197,7 +198,7 @@ def _check_conv(
             else type(weight).__name__
         )
         raise BadValueError(f"{name} expects weight {layout}, got {got}")
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise BadValueError(f"{name}: groups must be an int >= 1, got {groups!r}")
     c_in, c_out = x.shape[1], weight.shape[0]
     if c_in % groups or c_out % groups:

@@ -12,6 +12,8 @@ step to the next. The three classic update rules differ in how they mix the new 
 Parameter names, shapes and the order of the gate blocks are PyTorch's, so the state_dict of an
 ``nn.RNNCell``/``nn.LSTMCell``/``nn.GRUCell`` or ``nn.RNN``/``nn.LSTM``/``nn.GRU`` loads into the
 module of the same name here unchanged, and both compute the same values and gradients.
+This module is longer than 400 lines because the chapter shows the three cells and the three
+layers side by side, one family sharing its checks and its loop over time.
 
 Letters in the shapes: B batch, T time steps, I input_size, H hidden_size, L num_layers,
 D directions (2 when bidirectional, else 1).
@@ -25,6 +27,7 @@ import math
 import torch
 from torch import nn
 
+from vidbook.checks import is_int
 from vidbook.errors import BadValueError
 
 NONLINEARITIES = ("tanh", "relu")
@@ -128,7 +131,7 @@ def _shape(value: object) -> object:
 
 def _check_sizes(name: str, **sizes: int) -> None:
     for arg, size in sizes.items():
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        if not is_int(size) or size < 1:
             raise BadValueError(f"{name} expects {arg} to be a positive integer, got {size!r}")
 
 

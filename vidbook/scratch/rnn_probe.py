@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidbook.checks import is_int
 from vidbook.errors import BadValueError
 from vidbook.scratch.activations import sigmoid, tanh
 
@@ -86,7 +87,7 @@ def lstm_gates(
         )
     if x.dtype != dtype:
         raise BadValueError(f"lstm_gates expects x of dtype {dtype} (the weights'), got {x.dtype}")
-    if isinstance(layer, bool) or not isinstance(layer, int) or not -L <= layer < L:
+    if not is_int(layer) or not -L <= layer < L:
         raise BadValueError(
             f"lstm_gates expects layer in [{-L}, {L}) for {L} layers, got {layer!r}"
         )

@@ -1,16 +1,25 @@
-"""Training loop, checkpoints and learning-rate schedules for the book's video models."""
+"""Training: a run as one call, the loop, its settings, checkpoints and schedules.
+
+- ``run``: ``run(RunSpec(...))`` builds data and model and trains them (what ``vidbook train``
+  calls);
+- ``trainer``: the ``Trainer`` loop; ``config``: its ``TrainConfig``; ``progress``: its display;
+- ``checkpoint``: atomic checkpoints that resume bit-exactly; ``schedule``: learning-rate
+  schedules by name.
+"""
 
 from vidbook.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from vidbook.train.multiview import multi_view_clips, predict_views
-from vidbook.train.trainer import NonFiniteLossError, TrainConfig, Trainer
+from vidbook.train.config import TrainConfig
+from vidbook.train.run import RunResult, RunSpec, run
+from vidbook.train.trainer import NonFiniteLossError, Trainer
 
 __all__ = [
     "CheckpointError",
     "NonFiniteLossError",
+    "RunResult",
+    "RunSpec",
     "TrainConfig",
     "Trainer",
     "load_checkpoint",
-    "multi_view_clips",
-    "predict_views",
+    "run",
     "save_checkpoint",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from vidbook.checks import is_int
 from vidbook.errors import BadValueError
 
 Schedule = Callable[[int, int, int], float]
@@ -18,7 +19,7 @@ Schedule = Callable[[int, int, int], float]
 def _check_args(step: int, total: int, warmup: int) -> None:
     """Raise ValueError unless ``0 <= step``, ``1 <= total`` and ``0 <= warmup <= total``."""
     for name, value in (("step", step), ("total", total), ("warmup", warmup)):
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not is_int(value):
             raise BadValueError(f"{name} must be an int, got {value!r}")
     if step < 0:
         raise BadValueError(f"step must be >= 0, got {step}")
@@ -104,7 +105,7 @@ def get_schedule(name: str) -> Schedule:
 
 def warmup_steps(total: int, warmup_frac: float) -> int:
     """The number of warm-up steps: ``floor(warmup_frac * total)``, always below ``total``."""
-    if not isinstance(total, int) or isinstance(total, bool) or total < 1:
+    if not is_int(total) or total < 1:
         raise BadValueError(f"total must be an int >= 1, got {total!r}")
     if not 0.0 <= warmup_frac < 1.0:
         raise BadValueError(f"warmup_frac must be in [0, 1), got {warmup_frac!r}")

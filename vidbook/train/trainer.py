@@ -4,18 +4,17 @@ The :class:`Trainer` trains a model that maps clips ``(B, C, T, H, W)`` to logit
 AdamW, a learning-rate schedule by name, bf16 autocast on CUDA (or fp16 with a gradient scaler),
 gradient clipping and accumulation, a non-finite-loss guard, atomic per-epoch checkpoints that
 resume bit-exactly on the CPU, and DistributedDataParallel when started by ``torchrun``.
+
+This module is longer than 400 lines because the Trainer is one class whose steps (the step,
+the guard, the epoch, checkpoints and resuming) share its state; its settings live in
+``vidbook.train.config`` and its display in ``vidbook.train.progress``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
-import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +32,11 @@ from vidbook.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from vidbook.train.schedule import SCHEDULES, make_lambda, warmup_steps
+from vidbook.train.config import RESULT_FIELDS, TrainConfig, make_config
+from vidbook.train.progress import epoch_line, progress_bar, progress_on, write_line
+from vidbook.train.schedule import make_lambda, warmup_steps
 
-AMP_MODES = ("auto", "bf16", "fp16", "off")
 LAST, BEST = "last.pt", "best.pt"
-# Config fields that change the trained weights: a resumed run must use the stored values.
-RESULT_FIELDS = (
-    "epochs",
-    "lr",
-    "weight_decay",
-    "warmup_frac",
-    "schedule",
-    "grad_clip",
-    "accumulate",
-    "label_smoothing",
-    "amp",
-    "seed",
-)
 
 
 class NonFiniteLossError(VidbookError, RuntimeError):
@@ -61,147 +48,6 @@ class NonFiniteLossError(VidbookError, RuntimeError):
         super().__init__(message)
         self.step, self.epoch, self.batch, self.loss = step, epoch, batch, loss
         self.checkpoint = checkpoint
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _bad(field: str, value: Any, allowed: str) -> BadValueError:
-    return BadValueError(f"TrainConfig.{field} = {value!r} is not allowed: {allowed}")
-
-
-@dataclass
-class TrainConfig:
-    """Training settings; plain values only, so ``dataclasses.asdict`` goes into a checkpoint.
-
-    ``progress`` is ``"auto"`` (bars on a terminal or in Jupyter), True or False. ``check_every``
-    is how often (in steps) the non-finite-loss flag is read on the host; with 1 a bad loss is
-    caught before the update. ``time_limit_s`` stops training after the epoch in which the
-    wall-clock budget ran out. ``grad_clip`` None or 0 disables clipping (0 is stored as None).
-    ``accumulate``: batches whose gradients are summed (each loss divided by their number)
-    before one optimizer step — a batch ``accumulate`` times larger in the memory of one.
-    ``amp``: ``"auto"`` (bf16 autocast on CUDA, off elsewhere), ``"bf16"``, ``"fp16"`` (autocast
-    with a dynamic gradient scaler, for GPUs without bf16) or ``"off"``. ``compile``: train
-    through ``torch.compile(model)`` (True: the default backend; a string: that backend, e.g.
-    ``"eager"``); evaluation and checkpoints use the model itself.
-    """
-
-    epochs: int = 3
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_frac: float = 0.1
-    schedule: str = "cosine"
-    grad_clip: float | None = 1.0
-    accumulate: int = 1
-    label_smoothing: float = 0.0
-    amp: str = "auto"
-    seed: int = 0
-    checkpoint_dir: str | None = None
-    resume: bool = False
-    progress: str | bool = "auto"
-    check_every: int = 1
-    time_limit_s: float | None = None
-    compile: bool | str = False
-
-    def __post_init__(self) -> None:
-        self._check_counts()
-        self._check_rates()
-        self._check_choices()
-        self._check_paths()
-
-    def _check_counts(self) -> None:
-        if not _is_int(self.epochs) or self.epochs < 1:
-            raise _bad("epochs", self.epochs, "an int >= 1")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise _bad("seed", self.seed, "an int >= 0")
-        if not _is_int(self.check_every) or self.check_every < 1:
-            raise _bad("check_every", self.check_every, "an int >= 1 (steps between checks)")
-        if not _is_int(self.accumulate) or self.accumulate < 1:
-            raise _bad("accumulate", self.accumulate, "an int >= 1 (batches per optimizer step)")
-
-    def _check_rates(self) -> None:
-        if not _is_real(self.lr) or self.lr <= 0:
-            raise _bad("lr", self.lr, "a finite number > 0")
-        if not _is_real(self.weight_decay) or self.weight_decay < 0:
-            raise _bad("weight_decay", self.weight_decay, "a finite number >= 0")
-        if not _is_real(self.warmup_frac) or not 0 <= self.warmup_frac < 1:
-            raise _bad("warmup_frac", self.warmup_frac, "a number in [0, 1)")
-        if not _is_real(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
-            raise _bad("label_smoothing", self.label_smoothing, "a number in [0, 1)")
-        if self.grad_clip is not None and (not _is_real(self.grad_clip) or self.grad_clip < 0):
-            raise _bad("grad_clip", self.grad_clip, "None, 0 (both disable clipping) or > 0")
-        if self.time_limit_s is not None and (
-            not _is_real(self.time_limit_s) or self.time_limit_s <= 0
-        ):
-            raise _bad("time_limit_s", self.time_limit_s, "None (no limit) or seconds > 0")
-        for name in ("lr", "weight_decay", "warmup_frac", "label_smoothing"):
-            setattr(self, name, float(getattr(self, name)))
-        self.grad_clip = float(self.grad_clip) if self.grad_clip else None
-        if self.time_limit_s is not None:
-            self.time_limit_s = float(self.time_limit_s)
-
-    def _check_choices(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise _bad("schedule", self.schedule, f"one of {sorted(SCHEDULES)}")
-        if self.amp not in AMP_MODES:
-            raise _bad("amp", self.amp, f"one of {AMP_MODES}")
-        if self.progress != "auto" and not isinstance(self.progress, bool):
-            raise _bad("progress", self.progress, "'auto', True or False")
-        if not isinstance(self.resume, bool):
-            raise _bad("resume", self.resume, "True or False")
-        if not isinstance(self.compile, (bool, str)) or self.compile == "":
-            raise _bad("compile", self.compile, "True, False or a torch.compile backend name")
-
-    def _check_paths(self) -> None:
-        if self.checkpoint_dir is not None:
-            if not isinstance(self.checkpoint_dir, (str, os.PathLike)):
-                raise _bad("checkpoint_dir", self.checkpoint_dir, "None or a directory path")
-            self.checkpoint_dir = os.fspath(self.checkpoint_dir)
-        if self.resume and self.checkpoint_dir is None:
-            raise _bad("resume", self.resume, "True only together with a checkpoint_dir")
-
-    def to_dict(self) -> dict:
-        """The settings as a plain dict (what checkpoints store)."""
-        return dataclasses.asdict(self)
-
-
-def _make_config(config: TrainConfig | None, overrides: dict) -> TrainConfig:
-    """``config`` (default TrainConfig()) with ``overrides`` applied and validated."""
-    if config is not None and not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise BadValueError(
-            f"unknown TrainConfig field(s) {unknown}; valid fields are {sorted(names)}"
-        )
-    return dataclasses.replace(config or TrainConfig(), **overrides)
-
-
-def _in_jupyter() -> bool:
-    """True inside a Jupyter (ipykernel) kernel."""
-    if "ipykernel" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _progress_on(setting: str | bool) -> bool:
-    if not is_main_process():  # under torchrun only rank 0 shows progress
-        return False
-    if setting == "auto":
-        isatty = getattr(sys.stderr, "isatty", None)
-        return bool(isatty and isatty()) or _in_jupyter()
-    return bool(setting)
 
 
 def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -280,7 +126,7 @@ class Trainer:
         optimizer: Callable[[list[dict]], torch.optim.Optimizer] | None = None,
         **overrides: Any,
     ) -> None:
-        self.config = _make_config(config, overrides)
+        self.config = make_config(config, overrides)
         self.device = resolve_device(device)  # BadValueError if torch cannot use it here
         self.model = model.to(self.device)
         cuda = self.device.type == "cuda"
@@ -547,17 +393,6 @@ class Trainer:
             self.optimizer, make_lambda(cfg.schedule, total, warmup_steps(total, cfg.warmup_frac))
         )
 
-    def _progress_bar(self, train_data: Iterable) -> Any:
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            train_data,
-            total=self.steps_per_epoch,
-            desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
-            leave=True,
-            dynamic_ncols=True,
-        )
-
     def _run_epoch(self, train_data: Iterable, val_data: Iterable | None) -> dict:
         """Train one epoch (then evaluate); return its history row and advance ``self.epoch``."""
         if hasattr(train_data, "set_epoch"):
@@ -568,8 +403,12 @@ class Trainer:
             "loss": torch.zeros((), dtype=self._acc_dtype, device=self.device),
             "correct": torch.zeros((), dtype=torch.long, device=self.device),
         }
-        show = _progress_on(self.config.progress)
-        batches = self._progress_bar(train_data) if show else train_data
+        show = progress_on(self.config.progress)
+        batches = (
+            progress_bar(train_data, self.steps_per_epoch, self.epoch + 1, self.config.epochs)
+            if show
+            else train_data
+        )
         n, shown_at, start = 0, time.perf_counter(), time.perf_counter()
         accumulate, per_epoch = self.config.accumulate, self.steps_per_epoch
         for i, batch in enumerate(batches):
@@ -610,26 +449,8 @@ class Trainer:
 
     def _report(self, row: dict, elapsed: float) -> None:
         """One summary line per epoch, only when progress display is on."""
-        if not _progress_on(self.config.progress):
-            return
-        from tqdm.auto import tqdm
-
-        val = (
-            f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}"
-            if row["val_loss"] is not None
-            else ""
-        )
-        line = (
-            f"epoch {row['epoch']}/{self.config.epochs}: train loss {row['train_loss']:.4f} "
-            f"acc {row['train_acc']:.3f}{val} | {row['seconds']:.1f} s, "
-            f"{row['clips_per_s']:.0f} clips/s, lr {row['lr']:.2e}"
-        )
-        if row["stopped"] == "time_limit":
-            line += (
-                f"\nstopped: time_limit_s={self.config.time_limit_s:g} reached after "
-                f"{elapsed:.0f} s (resume=True with a checkpoint_dir continues)"
-            )
-        tqdm.write(line)
+        if progress_on(self.config.progress):
+            write_line(epoch_line(row, self.config.epochs, self.config.time_limit_s, elapsed))
 
     # ----- checkpoints ------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
-"""Pictures of clips and of training: animations, frame strips, curves, confusion matrices."""
+"""Pictures of clips and of training: animations, frame strips, curves, confusion matrices;
+and the source of the package's functions, shown in the book."""
 
 from vidbook.viz.clips import animate, clip_to_frames, frame_strip, jshtml, show_clips
 from vidbook.viz.curves import plot_confusion, plot_history
+from vidbook.viz.source import show_source, source_text
 
 __all__ = [
     "animate",
@@ -11,4 +13,6 @@ __all__ = [
     "plot_confusion",
     "plot_history",
     "show_clips",
+    "show_source",
+    "source_text",
 ]

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from vidbook.checks import is_int
 from vidbook.errors import BadValueError
 
 _BINOMIAL = torch.tensor([1.0, 2.0, 1.0]) / 4  # smoothing taps
@@ -182,7 +183,7 @@ def draw_kernel_response(
     x = _brightness(clip)
     w = _as_kernel(kernel, frames=x.shape[0])
     out = apply_kernel(clip, w)  # (T', H, W)
-    if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < out.shape[0]:
+    if not is_int(frame) or not 0 <= frame < out.shape[0]:
         raise BadValueError(
             f"frame must be an int in 0..{out.shape[0] - 1} for a kernel spanning {w.shape[0]} "
             f"of {x.shape[0]} frames, got {frame!r}"
@@ -226,7 +227,7 @@ def kernel_gallery(
     for name, w in chosen.items():
         if w.shape[0] > x.shape[0]:
             raise BadValueError(f"kernel {name!r} spans {w.shape[0]} frames, the clip {x.shape[0]}")
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+    if not is_int(times) or times < 1:
         raise BadValueError(f"times must be a positive int, got {times!r}")
     k_max = max(w.shape[0] for w in chosen.values())
     t_out = x.shape[0] - k_max + 1  # moments every kernel has an output for

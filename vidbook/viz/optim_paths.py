@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from vidbook.checks import is_int, is_real
 from vidbook.errors import BadValueError
 
 Loss2D = Callable[[torch.Tensor], torch.Tensor]
@@ -138,7 +139,7 @@ def trajectory(
     w0 = _as_point(start)
     if steps is None:
         steps = get_surface(fn).steps if isinstance(fn, str | Surface) else 100
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+    if not is_int(steps) or steps < 0:
         raise BadValueError(f"steps must be an int >= 0, got {steps!r}")
     if not isinstance(limit, int | float) or not limit > 0:
         raise BadValueError(f"limit must be a number > 0, got {limit!r}")
@@ -239,7 +240,7 @@ def _check_optimizers(optimizers: Mapping[str, LrOptimizerFactory]) -> None:
 
 
 def _check_lr(lr: float) -> None:
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < math.inf):
+    if not is_real(lr) or not (0 < lr < math.inf):
         raise BadValueError(f"learning rates must be finite numbers > 0, got {lr!r}")
 
 
@@ -336,7 +337,7 @@ def path_explorer(
     if not isinstance(surface, str):
         raise BadValueError(f"path_explorer takes a surface name from {sorted(SURFACES)}")
     steps = get_surface(surface).steps if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 10 <= steps <= 1000:
+    if not is_int(steps) or not 10 <= steps <= 1000:
         raise BadValueError(f"steps must be an int between 10 and 1000, got {steps!r}")
     lo, hi = lr_range
     _check_lr(lo)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from vidbook.checks import check_int, is_int
 from vidbook.data.sampling import multi_view_indices
 from vidbook.data.transforms import center_crop, resize, three_crops, to_float
 from vidbook.errors import BadValueError
-from vidbook.runtime import eval_mode
+from vidbook.runtime import eval_mode, resolve_device
 
 CROP_SCHEMES = (1, 3)  # 1: the centre crop; 3: left/top, centre, right/bottom
 
@@ -47,10 +48,10 @@ def multi_view_clips(
         )
     if num_crops not in CROP_SCHEMES:
         raise BadValueError(f"num_crops must be one of {CROP_SCHEMES}, got {num_crops!r}")
-    if isinstance(crop, bool) or not isinstance(crop, int) or crop < 1:
+    if not is_int(crop) or crop < 1:
         raise BadValueError(f"crop must be an int >= 1, got {crop!r}")
     short_side = crop if short_side is None else short_side
-    if isinstance(short_side, bool) or not isinstance(short_side, int) or short_side < crop:
+    if not is_int(short_side) or short_side < crop:
         raise BadValueError(
             f"short_side must be an int >= crop={crop} (the crops are cut from the resized "
             f"frames), got {short_side!r}"
@@ -63,12 +64,6 @@ def multi_view_clips(
     crops = three_crops(clips, crop) if num_crops == 3 else [center_crop(clips, crop)]
     views = torch.stack(crops, dim=1)  # (num_clips, num_crops, C, clip_len, crop, crop)
     return views.reshape(-1, *views.shape[2:])
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def predict_views(model: nn.Module, views: Tensor, batch_size: int = 16) -> Tensor:
@@ -90,9 +85,8 @@ def predict_views(model: nn.Module, views: Tensor, batch_size: int = 16) -> Tens
             f"views must be floating point (e.g. in [0, 1]), got dtype {views.dtype}; "
             "convert them with vidbook.data.transforms.to_float"
         )
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise BadValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    device = _model_device(model)
+    batch_size = check_int("batch_size", batch_size)
+    device = resolve_device(model=model)
     total = None
     with eval_mode(model):
         for chunk in views.split(batch_size):

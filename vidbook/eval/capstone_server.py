@@ -1,7 +1,7 @@
 """The capstone grader's other half: the process that knows the answers.
 
-``vidbook.capstone.grade`` runs this module as a child process (``python -m
-vidbook.capstone_server``) and talks to it, through ``GradingChild``, over the child's stdin and
+``vidbook.eval.capstone.grade`` runs this module as a child process (``python -m
+vidbook.eval.capstone_server``) and talks to it, through ``GradingChild``, over the child's stdin and
 stdout. The child draws the grade's seed (unless it is given one), draws the labels from a hash
 of (seed, clip number), renders the clips and sends them, batch by batch, as uint8 (the pixel
 values times 255, rounded). Only after it has received one predicted class per clip does it send
@@ -203,7 +203,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
 # The grader's side of the conversation
 # --------------------------------------------------------------------------------------------
 def start_child(stderr: IO[bytes]) -> subprocess.Popen:
-    """The child process, ``python -m vidbook.capstone_server``, with pipes to its stdin and
+    """The child process, ``python -m vidbook.eval.capstone_server``, with pipes to its stdin and
     stdout (the messages) and its stderr written to ``stderr`` (for a failure's message)."""
     if not sys.executable:
         raise RuntimeError(
@@ -214,7 +214,7 @@ def start_child(stderr: IO[bytes]) -> subprocess.Popen:
     package_root = str(Path(__file__).resolve().parent.parent)  # the child imports this vidbook
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     return subprocess.Popen(
-        [sys.executable, "-m", "vidbook.capstone_server"],
+        [sys.executable, "-m", "vidbook.eval.capstone_server"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=stderr,
@@ -289,7 +289,7 @@ class GradingChild:
         text = self._stderr.read().decode(errors="replace").strip()
         tail = f"; its last words:\n{text[-3000:]}" if text else ""
         return RuntimeError(
-            f"the grader's child process (python -m vidbook.capstone_server) stopped {what} "
+            f"the grader's child process (python -m vidbook.eval.capstone_server) stopped {what} "
             f"(exit code {self._child.returncode}){tail}"
         )
 

@@ -10,7 +10,6 @@ writes a test video of SynthActions clips (real motion, a key frame every 2 s) f
 from __future__ import annotations
 
 import math
-import numbers
 import tempfile
 import time
 from pathlib import Path
@@ -19,22 +18,10 @@ import numpy as np
 import torch
 
 from vidbook import runtime
+from vidbook.checks import check_int, check_positive
 from vidbook.data.synth import SynthActions
 from vidbook.data.video_io import probe, read_frames, read_video, write_video
 from vidbook.errors import BadValueError
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise BadValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value: object) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value <= 0:
-        raise BadValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 def write_test_video(
@@ -95,20 +82,21 @@ def run_decode(
     Returns ``video`` (path, fps, num_frames, duration, width, height, codec, bytes, keyframes,
     synthetic), ``whole`` (seconds, frames_per_s), ``clips`` (clip_len, count, starts,
     ms_per_clip, ms_min, ms_max, frames_per_s), ``speedup`` (whole-file time / mean clip time),
-    ``threads`` and ``provenance`` (``vidbook.runtime.provenance(command)``).
+    ``threads`` and ``provenance`` (``vidbook.runtime.provenance(command, device="cpu")``:
+    PyAV decodes on the CPU).
     """
-    clip_len = _check_int("clip_len", clip_len, 1)
-    clips = _check_int("clips", clips, 1)
-    seed = _check_int("seed", seed, 0)
+    clip_len = check_int("clip_len", clip_len, 1)
+    clips = check_int("clips", clips, 1)
+    seed = check_int("seed", seed, 0)
     if threads is not None:
-        threads = _check_int("threads", threads, 1)
+        threads = check_int("threads", threads, 1)
     with tempfile.TemporaryDirectory(prefix="vidbook-decode-") as folder:
         synthetic = path is None
         if synthetic:
-            seconds = _check_positive("seconds", seconds)
-            fps = _check_positive("fps", fps)
+            seconds = check_positive("seconds", seconds)
+            fps = check_positive("fps", fps)
             for name, size in (("height", height), ("width", width)):
-                if _check_int(name, size, 8) % 2:
+                if check_int(name, size, 8) % 2:
                     raise BadValueError(f"{name} must be even (H.264 in yuv420p), got {size}")
             if round(seconds * fps) < clip_len:
                 raise BadValueError(
@@ -164,7 +152,7 @@ def run_decode(
         },
         "speedup": whole / float(times.mean()),
         "threads": threads,
-        "provenance": runtime.provenance(command),
+        "provenance": runtime.provenance(command, device="cpu"),  # PyAV decodes on the CPU
     }
 
 

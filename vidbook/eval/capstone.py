@@ -24,7 +24,7 @@ has seen, and read the memory of the process it runs in. So:
   not a new exam: its seed is known.
 - **The answers live in another process.** Whatever a grader holds in memory — labels, seed,
   clip parameters — a model could read (through ``sys._getframe`` or ``gc``) if it were in the
-  model's process. ``grade`` starts a child process, ``python -m vidbook.capstone_server``,
+  model's process. ``grade`` starts a child process, ``python -m vidbook.eval.capstone_server``,
   which draws the seed and the labels, renders the clips and sends them batch by batch, as
   uint8 (so the model sees multiples of 1/255, which changes no honest answer). This process
   runs the model and sends back one predicted class per clip; only then does the child send
@@ -64,19 +64,19 @@ training seeds x one and two threads, each graded on fresh clips):
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from vidbook import capstone_server as server
+from vidbook.checks import check_int, is_int
+from vidbook.clip_shape import ClipShape
 from vidbook.data.action import ACTION_CLASSES, ActionOrNot
 from vidbook.data.synth import CLASSES, SynthActions
-from vidbook.runtime import device as default_device
+from vidbook.errors import BadValueError
+from vidbook.eval import capstone_server as server
 from vidbook.runtime import eval_mode, resolve_device
 
 GRADER_SEED = 9_009  # the seed of test_set(): clips to look at, never the graded ones
@@ -154,22 +154,11 @@ def _check_task(task: object) -> str:
     return task
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return int(value)
-
-
 def _check_seed(seed: object) -> int | None:
     if seed is None:
         return None
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, (int, np.integer))
-        or not 0 <= seed < server.SEED_LIMIT
-    ):
-        raise ValueError(
+    if not is_int(seed) or not 0 <= seed < server.SEED_LIMIT:
+        raise BadValueError(
             f"seed must be None (draw a new one) or an int in [0, 2**31) from an earlier "
             f"report, got {seed!r}"
         )
@@ -180,7 +169,7 @@ def _check_size(task: str, size: object) -> int:
     if size is None:
         return DEFAULT_SIZES[task]
     k = len(TASKS[task])
-    size = _check_int("size", size, minimum=k)
+    size = check_int("size", size, minimum=k)
     if task == "action" and size % 2:
         raise ValueError(
             f"size must be even for 'action' (half of the clips still, half moving), got {size}"
@@ -191,9 +180,10 @@ def _check_size(task: str, size: object) -> int:
 def test_set(
     task: str = "action",
     *,
-    frames: int = 16,
-    height: int = 32,
-    width: int = 32,
+    clip_shape: ClipShape | None = None,
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
     size: int | None = None,
     difficulty: str = "medium",
 ) -> ActionOrNot | SynthActions:
@@ -203,14 +193,13 @@ def test_set(
     They are not the graded clips: ``grade`` draws new ones, with a new seed, every time.
     ``"action"``: an ``ActionOrNot`` view (label 0 = no action, 1 = action) of ``size`` clips
     (default 800, even: half of them still); ``"classes"``: all ten classes, ``size`` clips
-    (default 2,000, balanced). ``ds.batch(indices)["clip"]`` is (B, 3, frames, height, width).
+    (default 2,000, balanced). ``ds.batch(indices)["clip"]`` is (B, 3, T, H, W) for a
+    ``clip_shape`` of (T, H, W) (default 16 x 32 x 32; or give frames, height, width).
     """
     task = _check_task(task)
-    frames = _check_int("frames", frames, minimum=2)  # a clip needs two frames to show motion
-    height = _check_int("height", height, minimum=8)
-    width = _check_int("width", width, minimum=8)
+    shape = ClipShape.pick(clip_shape, frames, height, width)
     size = _check_size(task, size)
-    clip_size = dict(frames=frames, height=height, width=width, difficulty=difficulty)
+    clip_size = dict(**shape.as_dict(), difficulty=difficulty)
     if task == "action":
         # One clip in ten is still: 5 * size clips hold size / 2 still ones, matched by as many
         # moving ones (ActionOrNot takes the first moving clips of all nine moving classes).
@@ -225,16 +214,6 @@ test_set.__test__ = False  # a function of the package, not a test for pytest to
 # --------------------------------------------------------------------------------------------
 # Grading
 # --------------------------------------------------------------------------------------------
-def _resolve_device(model: Model, device: torch.device | str | None) -> torch.device:
-    """``device``, else where the model's parameters (or buffers) are, else the best device."""
-    if device is not None:
-        return resolve_device(device)  # a ValueError naming the devices available here
-    if isinstance(model, nn.Module):
-        for tensor in itertools.chain(model.parameters(), model.buffers()):
-            return tensor.device
-    return default_device()
-
-
 def _expected(task: str) -> str:
     classes = TASKS[task]
     return f"grade({task!r}) expects (B, {len(classes)}) logits: {', '.join(classes)}"
@@ -299,9 +278,10 @@ def grade(
     model: Model,
     task: str = "action",
     *,
-    frames: int = 16,
-    height: int = 32,
-    width: int = 32,
+    clip_shape: ClipShape | None = None,
+    frames: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
     batch_size: int = 128,
     size: int | None = None,
     seed: int | None = None,
@@ -310,7 +290,8 @@ def grade(
 ) -> GradeReport:
     """Score ``model`` on new test clips for ``task`` ("action" or "classes").
 
-    ``model`` maps clips (B, 3, frames, height, width) float in [0, 1] (multiples of 1/255) to
+    ``model`` maps clips (B, 3, T, H, W) of ``clip_shape`` (default 16 x 32 x 32; or give
+    frames, height, width) float in [0, 1] (multiples of 1/255) to
     logits (B, K): K = 2 for "action" (no_action, action), 10 for "classes"
     (``vidbook.data.CLASSES``). It runs in eval mode under ``torch.no_grad()`` (its modes are
     restored afterwards), on ``device`` (an ``nn.Module`` is moved there; default: where its
@@ -327,19 +308,17 @@ def grade(
             "grade needs a model: an nn.Module or a function from clips (B, 3, T, H, W) to "
             f"logits (B, K), got {type(model).__name__}"
         )
-    frames = _check_int("frames", frames, minimum=2)  # a clip needs two frames to show motion
-    height = _check_int("height", height, minimum=8)
-    width = _check_int("width", width, minimum=8)
+    shape = ClipShape.pick(clip_shape, frames, height, width)
     size = _check_size(task, size)
-    batch_size = _check_int("batch_size", batch_size, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = _check_seed(seed)
-    dev = _resolve_device(model, device)
+    dev = resolve_device(device, model=model if isinstance(model, nn.Module) else None)
     if isinstance(model, nn.Module) and device is not None:
         model.to(dev)
     classes = TASKS[task]
 
     started = time.perf_counter()
-    request = dict(task=task, size=size, frames=frames, height=height, width=width)
+    request = dict(task=task, size=size, **shape.as_dict())
     request.update(batch_size=batch_size, seed=seed)
     confusion, seed = _run_grade(model, request, dev)
     seconds = time.perf_counter() - started
