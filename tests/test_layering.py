@@ -158,7 +158,7 @@ def test_an_upward_import_is_caught(tmp_path):
 def test_relative_and_from_package_imports_are_resolved():
     found = imported_modules(
         "from ..models import build\nfrom vidbook import bench\n",
-        "vidbook.train.run",
+        "vidbook.train.runner",
         is_package=False,
     )
     assert found == {"vidbook.models", "vidbook", "vidbook.bench"}

@@ -155,3 +155,11 @@ def test_provenance_records_the_device_used(no_accelerator):
     assert runtime.provenance("x", device="cpu")["device"] == "cpu"
     with pytest.raises(BadValueError, match="not available"):
         runtime.provenance("x", device="cuda")
+
+
+def test_a_notebook_on_a_device_that_is_not_there_stops_at_its_first_cell(
+    no_accelerator, monkeypatch
+):
+    monkeypatch.setenv(runtime.DEVICE_ENV, "cuda:1")
+    with pytest.raises(BadValueError, match=r"VIDBOOK_DEVICE='cuda:1': .* available here: cpu"):
+        vidbook.setup_notebook()

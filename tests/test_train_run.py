@@ -1,4 +1,4 @@
-"""``vidbook.train.run``: a whole training run as a library call, the same run ``vidbook train`` makes."""
+"""``vidbook.train.run``: a training run as a library call, the same run ``vidbook train`` makes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from vidbook import ClipShape
 from vidbook.cli import main
 from vidbook.errors import BadValueError
 from vidbook.train import RunResult, RunSpec, run
-from vidbook.train.run import PROFILE_DEFAULTS
+from vidbook.train.runner import PROFILE_DEFAULTS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -30,7 +30,7 @@ def _print_table(rows: dict, title: str | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from vidbook.models import available
-    from vidbook.train.run import DATA_SETS
+    from vidbook.train.runner import DATA_SETS
 
     parser = argparse.ArgumentParser(prog="vidbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -222,7 +222,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _run_spec(args: argparse.Namespace) -> RunSpec:
     """The RunSpec of ``vidbook train``'s options (the profile fills in what is not given)."""
     from vidbook.train import RunSpec
-    from vidbook.train.run import PROFILE_DEFAULTS
+    from vidbook.train.runner import PROFILE_DEFAULTS
 
     if args.data != "synth" and not args.root:
         raise BadValueError(

@@ -1,6 +1,6 @@
 """Training: a run as one call, the loop, its settings, checkpoints and schedules.
 
-- ``run``: ``run(RunSpec(...))`` builds data and model and trains them (what ``vidbook train``
+- ``runner``: ``run(RunSpec(...))`` builds data and model and trains them (what ``vidbook train``
   calls);
 - ``trainer``: the ``Trainer`` loop; ``config``: its ``TrainConfig``; ``progress``: its display;
 - ``checkpoint``: atomic checkpoints that resume bit-exactly; ``schedule``: learning-rate
@@ -9,7 +9,7 @@
 
 from vidbook.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from vidbook.train.config import TrainConfig
-from vidbook.train.run import RunResult, RunSpec, run
+from vidbook.train.runner import RunResult, RunSpec, run
 from vidbook.train.trainer import NonFiniteLossError, Trainer
 
 __all__ = [
