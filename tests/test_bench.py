@@ -431,7 +431,9 @@ def test_cli_bench_suite_writes_bench_device_json(tmp_path, capsys, monkeypatch)
     assert "speed-up ladder of vivit tiny 4x16x16" in printed
     data = json.loads((tmp_path / "bench-cpu.json").read_text())
     assert data["suite"] == "cpu" and data["peak_tflops"] is None
-    assert [r["height"] for r in data["render"]] == [16]
+    rendered = [(r["height"], r["world"], r["actors"]) for r in data["render"]]
+    assert rendered == [(16, "actions", 1), (16, "scenes", 3)]  # SynthActions, then SynthScenes
+    assert "render scenes (3 actors) 16x16x16" in printed
     assert [(t["model"], t["variant"], t["source"]) for t in data["train"]] == [
         ("r2plus1d_18", "tiny", "vidbook")
     ]
@@ -445,8 +447,9 @@ def test_suite_plan_by_name_or_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(bench.SUITE_ENV, "smoke")
     data = bench.suite(out_dir=tmp_path, **fast)
     assert data["suite"] == "smoke" and data["train"] == [] and data["ladder"] == []
-    (render,) = data["render"]
+    render, scenes = data["render"]
     assert (render["batch_size"], render["frames"], render["height"]) == (2, 4, 16)
+    assert (scenes["world"], scenes["frames"], scenes["actors"]) == ("scenes", 4, 3)
     assert json.loads((tmp_path / "bench-cpu.json").read_text())["suite"] == "smoke"
     smoke = bench.SUITES["smoke"]
     assert smoke["compile_backend"] == "eager"
@@ -516,3 +519,16 @@ def test_cli_bench_decode_of_a_missing_video_is_a_clear_error(tmp_path, capsys):
     assert main(["bench", "--decode", "--video", str(tmp_path / "none.mp4")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vidbook bench: error: ") and "none.mp4" in err
+
+
+def test_render_scenes_throughput_and_the_cli_option(capsys):
+    from vidbook.bench import render_throughput
+
+    row = render_throughput(ClipShape(4, 16, 16), batch_size=8, seconds=0.05, actors=2)
+    assert row["world"] == "scenes" and row["actors"] == 2 and row["clips_per_s"] > 0
+    args = ["bench", "--render-only", "--frames", "4", "--height", "16", "--width", "16"]
+    args += ["--seconds", "0.05", "--batch-size", "8"]
+    assert main([*args, "--actors", "3"]) == 0
+    assert "render scenes (3 actors) (medium)" in capsys.readouterr().out
+    assert main([*args, "--actors", "0"]) == 2
+    assert "argument --actors: must be an int >= 1, got 0" in capsys.readouterr().err

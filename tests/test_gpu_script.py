@@ -54,7 +54,8 @@ def test_smoke_run_writes_the_result_files_the_book_reads(repo_root, tmp_path):
     bench = res.bench[slug]
     assert bench["suite"] == "smoke" and res.gpu_bench() == {}  # never taken for a GPU suite
     assert "--suite" in bench["provenance"]["command"]
-    assert [(r["frames"], r["height"]) for r in bench["render"]] == [(4, 16)]
+    rendered = [(r["frames"], r["height"], r["world"]) for r in bench["render"]]
+    assert rendered == [(4, 16, "actions"), (4, 16, "scenes")]
     assert {t["model"] for t in bench["train"] if t["source"] == "vidbook"} == {
         "frame_cnn",
         "c3d",
@@ -73,7 +74,7 @@ def test_smoke_run_writes_the_result_files_the_book_reads(repo_root, tmp_path):
         assert entry["rows"][-1]["compile"] == "eager"
         assert results.ladder_table(entry).count("\n") == 1 + len(rungs)
     assert results.bench_table(bench).count("\n") == 1 + len(bench["train"])
-    assert results.render_table(bench).count("\n") == 2
+    assert results.render_table(bench).count("\n") == 1 + len(bench["render"])  # header, rule, rows
     assert "`" in results.provenance_line(bench)
 
     assert sorted(res.train) == sorted((m, slug) for m in MODELS)

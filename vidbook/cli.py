@@ -149,6 +149,11 @@ def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> Non
     )
     bench.add_argument("--steps", type=int, default=10, help="least timed training steps")
     bench.add_argument(
+        "--actors",
+        type=int,
+        help="render SynthScenes with this many actors (1-4), not SynthActions",
+    )
+    bench.add_argument(
         "--variant", choices=("tiny", "small", "base"), help="model size (default: each model's)"
     )
     bench.add_argument("--compile", action="store_true", help="torch.compile the models")
@@ -194,7 +199,7 @@ def _add_bench_parser(sub: argparse._SubParsersAction, models: list[str]) -> Non
 _INT_MINIMUMS = dict(
     epochs=1, batch_size=1, train_size=1, val_size=1, test_size=1, seed=0, steps=1, threads=1,
     accumulate=1, split=1, stride=1, workers=0, groups=3, clips_per_group=1, classes=2,
-    check_every=1, frames=ClipShape.MIN_FRAMES, height=ClipShape.MIN_SIDE, width=ClipShape.MIN_SIDE,
+    check_every=1, actors=1, frames=ClipShape.MIN_FRAMES, height=ClipShape.MIN_SIDE, width=ClipShape.MIN_SIDE,
 )
 # fmt: on
 _POSITIVE = ("lr", "time_limit", "seconds", "fps", "target")
@@ -349,6 +354,7 @@ def bench(args: argparse.Namespace, command: str | None = None) -> dict:
         ladder_models=args.ladder,
         out=args.out,
         command=command,
+        actors=args.actors,
     )
     vbench.print_run(result, out=args.out)
     return result

@@ -50,6 +50,13 @@ def _render_row(label: str, r: dict) -> list[str]:
     ]
 
 
+def _world(row: dict) -> str:
+    """ "synth" (SynthActions) or "scenes (3 actors)" (SynthScenes) for a rendering row."""
+    if row.get("world") == "scenes":
+        return f"scenes ({row['actors']} actors)"
+    return "synth"
+
+
 def _clip(row: dict) -> str:
     return f"{row['frames']}x{row['height']}x{row['width']}"
 
@@ -59,7 +66,7 @@ def run_rows(result: dict) -> list[list[str]]:
     rows = []
     if result["render"] is not None:
         r = result["render"]
-        rows.append(_render_row(f"render synth ({r['difficulty']})", r))
+        rows.append(_render_row(f"render {_world(r)} ({r['difficulty']})", r))
     for name, t in result["train"].items():
         rows.append([f"train {name}", *train_cells(t)])
     return rows
@@ -97,7 +104,7 @@ def print_suite(result: dict, path: str | os.PathLike | None = None) -> None:
     ``path`` (the file written, ``vidbook.bench.suite_file(out_dir, device)``), ``wrote <path>``."""
     print(f"vidbook bench --suite on {result['device']} ({result['device_name']})")
     print()
-    rows = [_render_row(f"render synth {_clip(r)}", r) for r in result["render"]]
+    rows = [_render_row(f"render {_world(r)} {_clip(r)}", r) for r in result["render"]]
     for t in result["train"]:
         label = f"{t['source']}/{t['model']}" if t["source"] != "vidbook" else t["model"]
         label += f" {t['variant'] or ''} {_clip(t)}"

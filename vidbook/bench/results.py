@@ -120,7 +120,8 @@ def render_table(bench: dict) -> str:
         ratio = f"{r['clips_per_s'] / max(same):.1f}×" if same else "-"
         rows.append(
             [
-                f"{r['frames']}×{r['height']}×{r['width']}",
+                f"{r['frames']}×{r['height']}×{r['width']}"
+                + (f", {r['actors']} actors" if r.get("world") == "scenes" else ""),
                 str(r["batch_size"]),
                 f"{r['clips_per_s']:,.0f}",
                 ratio,

@@ -30,6 +30,9 @@ DEFAULT_MODELS: tuple[str, ...] = ("c3d", "frame_cnn")
 # --------------------------------------------------------------------------------------------
 # Rendering and training, with provenance, to JSON
 # --------------------------------------------------------------------------------------------
+SCENE_ACTORS = 3  # the suite times SynthScenes with this many actors per clip
+
+
 def run(
     models: Sequence[str] = DEFAULT_MODELS,
     render: bool = True,
@@ -46,9 +49,11 @@ def run(
     ladder_models: Sequence[str] = (),
     out: str | os.PathLike | None = None,
     command: str | None = None,
+    actors: int | None = None,
 ) -> dict:
     """Render and training throughput of ``models`` on clips of ``clip_shape``, with
-    provenance; JSON to ``out`` if given.
+    provenance; JSON to ``out`` if given. ``actors``: time SynthScenes with that many actors
+    instead of SynthActions.
 
     ``device``: a name or ``torch.device`` (None: the best available); one torch cannot use here
     is a BadValueError naming the available ones (``vidbook.runtime.resolve_device``).
@@ -85,7 +90,7 @@ def run(
     }
     if render:
         result["render"] = render_throughput(
-            shape, **shared, difficulty=difficulty, device=dev, seconds=seconds
+            shape, **shared, difficulty=difficulty, device=dev, seconds=seconds, actors=actors
         )
     for model in models:
         ours = train_throughput(model, **timing, variant=variant, compile=compile)
@@ -237,11 +242,16 @@ def suite(
     }
     render_frames = spec.get("render_frames", 16)
     for size in spec["render_sizes"]:
-        result["render"].append(
-            render_throughput(
-                ClipShape(render_frames, size, size), batch_size=batch, device=dev, seconds=seconds
+        for actors in (None, SCENE_ACTORS):  # SynthActions, then SynthScenes
+            result["render"].append(
+                render_throughput(
+                    ClipShape(render_frames, size, size),
+                    batch_size=batch,
+                    device=dev,
+                    seconds=seconds,
+                    actors=actors,
+                )
             )
-        )
     for run_ in runs:
         shape = _square(run_)
         ours = train_throughput(

@@ -20,6 +20,7 @@ from vidbook import runtime
 from vidbook.bench.timing import clock, count_host_syncs, timed_loop
 from vidbook.checks import check_int, check_positive
 from vidbook.clip_shape import ClipShape
+from vidbook.data.scenes import SynthScenes
 from vidbook.data.synth import CLASSES, SynthActions
 from vidbook.errors import BadValueError
 from vidbook.models import build_for_clips
@@ -74,28 +75,37 @@ def render_throughput(
     device: torch.device | str | None = None,
     seconds: float = 3.0,
     warmup: int = 1,
+    actors: int | None = None,
 ) -> dict:
-    """Clips per second of ``SynthActions.batch(indices, device, captions=False)``.
+    """Clips per second of ``SynthActions.batch(indices, device, captions=False)``, or, with
+    ``actors`` = k, of ``SynthScenes(actors=(k, k)).batch(indices, device, text=False)``.
 
     Renders ``warmup`` untimed batches (caches, kernels), then timed batches of ``batch_size``
     clips of ``clip_shape`` for ``seconds`` (at least one batch). Every batch takes the next
     range of indices, so no clip is drawn twice. Returns ``clips_per_s``, ``ms_per_batch``,
-    ``batch_size``, ``frames``, ``height``, ``width``, ``difficulty``, ``device``, ``seconds``
-    (measured), ``batches`` and ``clips`` (timed ones).
+    ``batch_size``, ``frames``, ``height``, ``width``, ``difficulty``, ``world`` ("actions" or
+    "scenes"), ``actors``, ``device``, ``seconds`` (measured), ``batches`` and ``clips`` (timed).
     """
     shape = as_clip_shape(clip_shape)
     batch_size = check_int("batch_size", batch_size, 1)
     warmup = check_int("warmup", warmup, 0)
     seconds = check_positive("seconds", seconds, unit="seconds")
     dev = runtime.resolve_device(device)
-    ds = SynthActions("train", size=_RENDER_SPLIT_SIZE, difficulty=difficulty, **shape.as_dict())
+    if actors is None:
+        ds = SynthActions("train", size=_RENDER_SPLIT_SIZE, difficulty=difficulty, clip_shape=shape)
+        draw = {"captions": False}
+    else:
+        actors = check_int("actors", actors, 1)
+        ds = SynthScenes("train", size=_RENDER_SPLIT_SIZE, clip_shape=shape, actors=(actors, actors),
+                         difficulty=difficulty)  # fmt: skip
+        draw = {"text": False}
     next_start = 0
 
     def render_next() -> None:
         nonlocal next_start
         indices = np.arange(next_start, next_start + batch_size, dtype=np.int64)
         next_start += batch_size
-        ds.batch(indices, device=dev, captions=False)
+        ds.batch(indices, device=dev, **draw)
 
     for _ in range(warmup):
         render_next()
@@ -104,10 +114,10 @@ def render_throughput(
         "clips_per_s": batches * batch_size / elapsed,
         "ms_per_batch": 1000 * elapsed / batches,
         "batch_size": batch_size,
-        "frames": ds.frames,
-        "height": ds.height,
-        "width": ds.width,
+        **shape.as_dict(),
         "difficulty": difficulty,
+        "world": "actions" if actors is None else "scenes",
+        "actors": 1 if actors is None else actors,
         "device": str(dev),
         "seconds": elapsed,
         "batches": batches,

@@ -1,4 +1,5 @@
-"""Data: the SynthActions world, batch loaders, and real video in the official layouts."""
+"""Data: the SynthActions and SynthScenes worlds, batch loaders, a word tokenizer, and real video
+in the official layouts."""
 
 from vidbook.data.action import ActionOrNot
 from vidbook.data.demo import write_demo
@@ -7,7 +8,9 @@ from vidbook.data.layouts import HMDB51, UCF101, Kinetics
 from vidbook.data.loader import ClipLoader, video_loader
 from vidbook.data.open_dataset import VIDEO_DATA_SETS, open_video_dataset
 from vidbook.data.samples import sample_video, sample_videos
+from vidbook.data.scenes import SynthScenes
 from vidbook.data.synth import CLASSES, TIME_REVERSED, SynthActions
+from vidbook.data.tokenizer import WordTokenizer
 from vidbook.data.video_io import (
     VideoDecodeError,
     VideoInfo,
@@ -27,9 +30,11 @@ __all__ = [
     "ClipLoader",
     "Kinetics",
     "SynthActions",
+    "SynthScenes",
     "VideoFolder",
     "VideoDecodeError",
     "VideoInfo",
+    "WordTokenizer",
     "open_video_dataset",
     "probe",
     "read_frames",

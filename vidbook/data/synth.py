@@ -328,6 +328,74 @@ def _grid_axes(height: int, width: int, dev: torch.device) -> tuple[torch.Tensor
     return xs, ys
 
 
+def actor_alpha(
+    cx: torch.Tensor,
+    cy: torch.Tensor,
+    scale: torch.Tensor,
+    angle: torch.Tensor,
+    shape: torch.Tensor,
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+) -> torch.Tensor:
+    """Anti-aliased coverage of N actors on every frame: (N, 1, T, H, W) in [0, 1].
+
+    ``cx``, ``cy``, ``scale``, ``angle`` (N, T) place each actor (see ClipParams), ``shape`` (N,)
+    picks its sprite; ``xs`` (W,) and ``ys`` (H,) are the pixel centres (``_grid_axes``), or
+    (N, T, W) and (N, T, H) for a window of its own around each actor on each frame. Every
+    pixel is mapped into the sprite's frame, u = R(-angle) (x - c) / scale, and looked up.
+    """
+    n, t = cx.shape
+    height, width = ys.shape[-1], xs.shape[-1]
+    inv = 1.0 / (scale * _SPRITE_EXTENT)  # (N, T): the sprite spans [-1, 1]
+    cos, sin = torch.cos(angle) * inv, torch.sin(angle) * inv
+    # Shared pixel axes (W,), (H,), or each actor's own window on every frame (N, T, W).
+    xs = xs.view(1, 1, 1, width) if xs.ndim == 1 else xs[:, :, None, :]
+    ys = ys.view(1, 1, height, 1) if ys.ndim == 1 else ys[:, :, :, None]
+    dx = xs - cx[..., None, None]  # (N, T, 1, W)
+    dy = ys - cy[..., None, None]  # (N, T, H, 1)
+    k = len(SHAPES)
+    grid = torch.empty(n, t, height, width, 2, device=cx.device)
+    gx, gy = grid[..., 0], grid[..., 1]
+    torch.add(cos[..., None, None] * dx, sin[..., None, None] * dy, out=gx)
+    torch.sub(cos[..., None, None] * dy, sin[..., None, None] * dx, out=gy)
+    grid.clamp_(-1.0, 1.0)
+    # Tile k of the atlas spans x in [2k/K - 1, 2(k+1)/K - 1].
+    gx.mul_(1.0 / k).add_(((2 * shape + 1).float() / k - 1).view(n, 1, 1, 1))
+    atlas = _cached(("atlas",), shape_atlas, cx.device)
+    return F.grid_sample(
+        atlas, grid.view(1, n * t * height, width, 2), mode="bilinear", align_corners=False
+    ).view(n, 1, t, height, width)
+
+
+def paint_background(
+    grey: torch.Tensor, tint: torch.Tensor, wave: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor
+) -> torch.Tensor:
+    """Backgrounds (B, 3, 1, H, W): a tinted grey ``grey`` (B, 3) with a soft plane wave
+    ``wave`` (B, 4: frequency x, frequency y, phase, amplitude) coloured by ``tint`` (B, 3)."""
+    b, height, width = grey.shape[0], len(ys), len(xs)
+    fx, fy, phase, amp = wave.unbind(1)
+    plane = torch.sin(
+        fx.view(b, 1, 1) * math.pi * xs.view(1, 1, width)
+        + fy.view(b, 1, 1) * math.pi * ys.view(1, height, 1)
+        + phase.view(b, 1, 1)
+    )  # (B, H, W)
+    background = grey.view(b, 3, 1, 1) + (amp.view(b, 1, 1, 1) * tint.view(b, 3, 1, 1)) * (
+        plane.unsqueeze(1)
+    )
+    return background.unsqueeze(2)
+
+
+def add_noise(clip: torch.Tensor, noise_frame: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Add the noise bank's frames ``noise_frame`` (B, T) times ``noise`` (B,) to ``clip``
+    (B, 3, T, H, W) in place, then clamp it to [0, 1]. Returns ``clip``."""
+    b, _, t, height, width = clip.shape
+    if bool((noise > 0).any()):
+        bank = _cached(("noise", height, width), lambda: noise_bank(height, width), clip.device)
+        frames = bank.index_select(0, noise_frame.flatten()).view(b, t, 3, height, width)
+        clip.addcmul_(frames.transpose(1, 2), noise.view(b, 1, 1, 1, 1))
+    return clip.clamp_(0.0, 1.0)
+
+
 def render(
     params: ClipParams, height: int, width: int, device: torch.device | str | None = None
 ) -> dict[str, torch.Tensor]:
@@ -339,49 +407,13 @@ def render(
     """
     dev = torch.device(device) if device is not None else torch.device("cpu")
     p = {f.name: getattr(params, f.name).to(dev, non_blocking=True) for f in fields(params)}
-    b, t = p["cx"].shape
     xs, ys = _grid_axes(height, width, dev)
-
-    # Actor alpha: inverse-transform every pixel into the sprite's frame and look it up.
-    # u = R(-angle) (x - c) / scale, scaled so that the sprite spans [-1, 1].
-    inv = 1.0 / (p["scale"] * _SPRITE_EXTENT)  # (B, T)
-    cos, sin = torch.cos(p["angle"]) * inv, torch.sin(p["angle"]) * inv
-    dx = xs.view(1, 1, 1, width) - p["cx"][..., None, None]  # (B, T, 1, W)
-    dy = ys.view(1, 1, height, 1) - p["cy"][..., None, None]  # (B, T, H, 1)
-    k = len(SHAPES)
-    grid = torch.empty(b, t, height, width, 2, device=dev)
-    gx, gy = grid[..., 0], grid[..., 1]
-    torch.add(cos[..., None, None] * dx, sin[..., None, None] * dy, out=gx)
-    torch.sub(cos[..., None, None] * dy, sin[..., None, None] * dx, out=gy)
-    grid.clamp_(-1.0, 1.0)
-    # Tile k of the atlas spans x in [2k/K - 1, 2(k+1)/K - 1].
-    gx.mul_(1.0 / k).add_(((2 * p["shape"] + 1).float() / k - 1).view(b, 1, 1, 1))
-    atlas = _cached(("atlas",), shape_atlas, dev)
-    alpha = F.grid_sample(
-        atlas, grid.view(1, b * t * height, width, 2), mode="bilinear", align_corners=False
-    ).view(b, 1, t, height, width)
-
-    # Background: a tinted grey with a soft plane wave, (B, 3, 1, H, W).
-    fx, fy, phase, amp = p["bg_wave"].unbind(1)
-    wave = torch.sin(
-        fx.view(b, 1, 1) * math.pi * xs.view(1, 1, width)
-        + fy.view(b, 1, 1) * math.pi * ys.view(1, height, 1)
-        + phase.view(b, 1, 1)
-    )  # (B, H, W)
-    background = p["bg_colour"].view(b, 3, 1, 1) + (
-        amp.view(b, 1, 1, 1) * p["bg_tint"].view(b, 3, 1, 1)
-    ) * wave.unsqueeze(1)
-    background = background.unsqueeze(2)  # (B, 3, 1, H, W)
+    alpha = actor_alpha(p["cx"], p["cy"], p["scale"], p["angle"], p["shape"], xs, ys)
+    background = paint_background(p["bg_colour"], p["bg_tint"], p["bg_wave"], xs, ys)
     palette = torch.tensor(list(COLOURS.values()), device=dev)
-    colour = palette[p["colour"]].view(b, 3, 1, 1, 1)
-
+    colour = palette[p["colour"]].view(-1, 3, 1, 1, 1)
     clip = torch.addcmul(background, alpha, colour - background)  # (B, 3, T, H, W)
-    if bool((p["noise"] > 0).any()):
-        bank = _cached(("noise", height, width), lambda: noise_bank(height, width), dev)
-        noise = bank.index_select(0, p["noise_frame"].flatten()).view(b, t, 3, height, width)
-        clip.addcmul_(noise.transpose(1, 2), p["noise"].view(b, 1, 1, 1, 1))
-    clip.clamp_(0.0, 1.0)
-
+    add_noise(clip, p["noise_frame"], p["noise"])
     masks = alpha[:, 0] > 0.5  # (B, T, H, W)
     boxes = boxes_from_masks(masks)
     return {
