@@ -44,14 +44,18 @@ def progress_bar(data: Iterable, total: int | None, epoch: int, epochs: int) -> 
 
 def epoch_line(row: dict, epochs: int, time_limit_s: float | None, elapsed: float) -> str:
     """The summary of one history row, e.g. ``epoch 2/3: train loss 0.41 acc 0.88 | ...``."""
+
+    def acc(value: float | None) -> str:
+        return f" acc {value:.3f}" if value is not None else ""
+
     val = (
-        f" | val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}"
+        f" | val loss {row['val_loss']:.4f}{acc(row['val_acc'])}"
         if row["val_loss"] is not None
         else ""
     )
     line = (
-        f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f} "
-        f"acc {row['train_acc']:.3f}{val} | {row['seconds']:.1f} s, "
+        f"epoch {row['epoch']}/{epochs}: train loss {row['train_loss']:.4f}"
+        f"{acc(row['train_acc'])}{val} | {row['seconds']:.1f} s, "
         f"{row['clips_per_s']:.0f} clips/s, lr {row['lr']:.2e}"
     )
     if row["stopped"] == "time_limit":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from vidbook.train.checkpoint import (
     set_rng_state,
 )
 from vidbook.train.config import RESULT_FIELDS, TrainConfig, make_config
+from vidbook.train.objective import Classification, Objective, check_logits
 from vidbook.train.progress import epoch_line, progress_bar, progress_on, write_line
 from vidbook.train.schedule import make_lambda, warmup_steps
 
@@ -48,30 +49,6 @@ class NonFiniteLossError(VidbookError, RuntimeError):
         super().__init__(message)
         self.step, self.epoch, self.batch, self.loss = step, epoch, batch, loss
         self.checkpoint = checkpoint
-
-
-def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(clip, label)`` from a dict batch (keys "clip", "label") or a 2-tuple/list."""
-    if isinstance(batch, Mapping):
-        missing = [k for k in ("clip", "label") if k not in batch]
-        if missing:
-            raise BadValueError(
-                f"batch dict lacks key(s) {missing}; it has {sorted(map(str, batch))}"
-            )
-        clip, label = batch["clip"], batch["label"]
-    elif isinstance(batch, (tuple, list)) and len(batch) == 2:
-        clip, label = batch
-    else:
-        raise BadValueError(
-            "a batch must be a dict with 'clip' and 'label' or a (clip, label) pair, got "
-            f"{type(batch).__name__}"
-            + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
-        )
-    if not isinstance(clip, torch.Tensor) or not clip.is_floating_point():
-        raise BadValueError(f"batch clip must be a float tensor (B, C, T, H, W), got {clip!r:.80}")
-    if not isinstance(label, torch.Tensor) or label.is_floating_point() or label.ndim != 1:
-        raise BadValueError(f"batch label must be an integer tensor (B,), got {label!r:.80}")
-    return clip, label
 
 
 def _len_or_none(data: Iterable) -> int | None:
@@ -103,7 +80,9 @@ class Trainer:
     ``config`` (e.g. ``Trainer(model, epochs=5, lr=3e-4)``). ``optimizer`` (default AdamW) is a
     function that gets the parameter groups — each with ``params``, ``weight_decay`` and
     ``lr = config.lr`` — and returns the optimizer, e.g.
-    ``optimizer=lambda groups: torch.optim.SGD(groups, momentum=0.9)``. ``device`` defaults to
+    ``optimizer=lambda groups: torch.optim.SGD(groups, momentum=0.9)``. ``objective`` (default
+    :class:`~vidbook.train.objective.Classification`) says how a batch splits into inputs and
+    targets and what the loss is; the book's other tasks train through it. ``device`` defaults to
     ``vidbook.runtime.device()``; the model is moved there. A device torch cannot use here (``cuda``
     without a GPU) is a BadValueError naming the available ones.
 
@@ -124,9 +103,20 @@ class Trainer:
         config: TrainConfig | None = None,
         device: torch.device | str | None = None,
         optimizer: Callable[[list[dict]], torch.optim.Optimizer] | None = None,
+        objective: Objective | None = None,
         **overrides: Any,
     ) -> None:
         self.config = make_config(config, overrides)
+        if objective is not None and not isinstance(objective, Objective):
+            raise BadValueError(
+                f"objective must be a vidbook.train.Objective, got {type(objective).__name__}"
+            )
+        if objective is not None and self.config.label_smoothing:
+            raise BadValueError(
+                "label_smoothing belongs to the default classification objective; give it to "
+                "your objective instead (TrainConfig.label_smoothing must be 0 with objective=)"
+            )
+        self.objective = objective or Classification(self.config.label_smoothing)
         self.device = resolve_device(device)  # BadValueError if torch cannot use it here
         self.model = model.to(self.device)
         cuda = self.device.type == "cuda"
@@ -205,6 +195,8 @@ class Trainer:
         ``K`` the model's number of outputs. Runs under ``torch.no_grad()`` in eval mode and
         restores the previous train/eval modes.
         """
+        if not isinstance(self.objective, Classification):
+            return self._evaluate_loss(data)
         loss_sum = torch.zeros((), dtype=self._acc_dtype, device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         confusion, k, n = None, 0, 0
@@ -232,8 +224,31 @@ class Trainer:
             "confusion": confusion.reshape(k, k).cpu(),
         }
 
+    def _evaluate_loss(self, data: Iterable) -> dict:
+        """``evaluate`` for an objective other than classification: the mean ``loss`` (weighted
+        by batch size) and ``n``; ``acc`` is None. A task's field metrics live in vidbook.eval."""
+        loss_sum = torch.zeros((), dtype=self._acc_dtype, device=self.device)
+        n = 0
+        with eval_mode(self.model):
+            for batch in data:
+                inputs, targets = self._to_device(batch)
+                with self._autocast():
+                    output = self.model(inputs)
+                loss_sum += self.objective.loss(output, targets).to(self._acc_dtype) * len(inputs)
+                n += len(inputs)
+        if n == 0:
+            raise BadValueError("evaluate: the data yielded no batches")
+        if self.world_size > 1:
+            totals = all_reduce_sum(torch.stack([loss_sum.double(), loss_sum.new_tensor(n)]))
+            loss_sum, n = totals[0], int(totals[1].item())
+        return {"loss": float(loss_sum.item()) / n, "acc": None, "n": n}
+
     def predict(self, data: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
         """All logits ``(N, K)`` (float32) and labels ``(N,)`` (long) of ``data``, on the CPU."""
+        if not isinstance(self.objective, Classification):
+            raise BadValueError(
+                "predict returns class logits: it needs the classification objective"
+            )
         logits_all, labels_all = [], []
         with eval_mode(self.model):
             for batch in data:
@@ -246,11 +261,11 @@ class Trainer:
 
     # ----- batches and steps ------------------------------------------------------------------
 
-    def _to_device(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        clip, label = _unpack(batch)
-        clip = clip.to(self.device, non_blocking=True)
-        label = label.to(self.device, dtype=torch.long, non_blocking=True)
-        return clip, label
+    def _to_device(self, batch: Any) -> tuple[torch.Tensor, Any]:
+        inputs, targets = self.objective.unpack(batch)
+        return inputs.to(self.device, non_blocking=True), self.objective.to_device(
+            targets, self.device
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         """Autocast per ``config.amp`` (``"auto"``: bf16 on CUDA only), else a no-op."""
@@ -267,16 +282,7 @@ class Trainer:
         """Model output as float32 logits ``(B, K)``, checked against the labels ``(B,)``."""
         with self._autocast():
             logits = (module or self.model)(clip)
-        if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-            raise BadValueError(
-                "the model must return logits of shape (B, K), got "
-                f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits)}"
-            )
-        if logits.shape[0] != label.shape[0]:
-            raise BadValueError(
-                f"model gave {logits.shape[0]} rows of logits for {label.shape[0]} labels"
-            )
-        return logits.float()
+        return check_logits(logits, label)
 
     def _eval_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits (B, K) float32, labels (B,))`` of one batch, on the device."""
@@ -284,14 +290,15 @@ class Trainer:
         return self._logits(clip, label), label
 
     def _train_step(
-        self, clip: torch.Tensor, label: torch.Tensor, sums: dict, group: tuple[int, int]
+        self, clip: torch.Tensor, targets: Any, sums: dict, group: tuple[int, int]
     ) -> None:
         """Forward and backward of one batch, the ``group[0]``-th (from 0) of ``group[1]`` whose
         gradients make one optimizer step (taken after the last); loss and correct counts are
         added to ``sums`` on the device."""
         position, size = group
-        logits = self._logits(clip, label, self.train_module)
-        loss = F.cross_entropy(logits, label, label_smoothing=self.config.label_smoothing)
+        with self._autocast():
+            output = self.train_module(clip)
+        loss = self.objective.loss(output, targets)
         loss_value = loss.detach()
         self._flag_nonfinite(loss_value)
         if self.config.check_every == 1:
@@ -306,8 +313,9 @@ class Trainer:
             self.scaler.scale(loss / size).backward()
         if last:
             self._optimizer_step()
-        sums["loss"] += loss_value.to(self._acc_dtype) * label.shape[0]
-        sums["correct"] += (logits.detach().argmax(dim=1) == label).sum()
+        sums["loss"] += loss_value.to(self._acc_dtype) * len(clip)
+        if self.objective.accuracy:
+            sums["correct"] += self.objective.correct(output, targets)
         if self.config.check_every > 1 and self.global_step % self.config.check_every == 0:
             self._check_guard()
 
@@ -412,13 +420,16 @@ class Trainer:
         n, shown_at, start = 0, time.perf_counter(), time.perf_counter()
         accumulate, per_epoch = self.config.accumulate, self.steps_per_epoch
         for i, batch in enumerate(batches):
-            clip, label = self._to_device(batch)
+            clip, targets = self._to_device(batch)
             first = i - i % accumulate  # the first batch of this optimizer step's group
             size = min(accumulate, per_epoch - first) if per_epoch is not None else accumulate
-            self._train_step(clip, label, sums, (i - first, size))
-            n += label.shape[0]
+            self._train_step(clip, targets, sums, (i - first, size))
+            n += len(clip)
             if show and time.perf_counter() - shown_at > 0.5:
-                batches.set_postfix(loss=sums["loss"].item() / n, acc=sums["correct"].item() / n)
+                shown = {"loss": sums["loss"].item() / n}
+                if self.objective.accuracy:
+                    shown["acc"] = sums["correct"].item() / n
+                batches.set_postfix(shown)
                 shown_at = time.perf_counter()
         if n == 0:
             raise BadValueError(f"train_data yielded no batches in epoch {self.epoch + 1}")
@@ -428,10 +439,13 @@ class Trainer:
         totals = torch.stack([sums["loss"], sums["correct"].to(sums["loss"].dtype)])
         totals = torch.cat([totals, torch.tensor([n], dtype=totals.dtype, device=totals.device)])
         loss_sum, correct, n = all_reduce_sum(totals).tolist()  # over all processes
-        train_loss, train_acc = loss_sum / n, correct / n
+        train_loss = loss_sum / n
+        train_acc = correct / n if self.objective.accuracy else None
         seconds = time.perf_counter() - start
         if show:
-            batches.set_postfix(loss=train_loss, acc=train_acc)
+            batches.set_postfix(
+                {"loss": train_loss} | ({"acc": train_acc} if train_acc is not None else {})
+            )
             batches.close()
         self.epoch += 1
         val = self.evaluate(val_data) if val_data is not None else None
