@@ -78,7 +78,7 @@ def render_throughput(
     actors: int | None = None,
 ) -> dict:
     """Clips per second of ``SynthActions.batch(indices, device, captions=False)``, or, with
-    ``actors`` = k, of ``SynthScenes(actors=(k, k)).batch(indices, device, text=False)``.
+    ``actors`` = k, of ``SynthScenes(actors=(k, k)).batch(indices, device, captions=False)``.
 
     Renders ``warmup`` untimed batches (caches, kernels), then timed batches of ``batch_size``
     clips of ``clip_shape`` for ``seconds`` (at least one batch). Every batch takes the next
@@ -98,7 +98,7 @@ def render_throughput(
         actors = check_int("actors", actors, 1)
         ds = SynthScenes("train", size=_RENDER_SPLIT_SIZE, clip_shape=shape, actors=(actors, actors),
                          difficulty=difficulty)  # fmt: skip
-        draw = {"text": False}
+        draw = {"captions": False}
     next_start = 0
 
     def render_next() -> None:

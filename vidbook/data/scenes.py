@@ -259,12 +259,14 @@ class SynthScenes(Dataset):
             idx, self.clip_shape.frames, self.actors, self.difficulty, self.seed
         )
 
-    def batch(self, indices, device: torch.device | str | None = None, text: bool = True) -> dict:
-        """Render scenes ``indices``; with ``text``, add their captions and questions."""
+    def batch(
+        self, indices, device: torch.device | str | None = None, captions: bool = True
+    ) -> dict:
+        """Render scenes ``indices``; with ``captions``, add their captions and questions."""
         params = self.params(indices)
         out = render_scenes(params, self.clip_shape.height, self.clip_shape.width, device)
         out["start"], out["end"] = params.start, params.end
-        if text:
+        if captions:
             scenes = [params.actors(i) for i in range(len(params.index))]
             out["caption"] = {
                 lang: [scene_text.caption_text(scene_text.caption_tokens(s, lang), lang)

@@ -1,0 +1,198 @@
+"""Detection per frame with a video backbone: a CenterNet-style head (Zhou et al., 2019).
+
+Every actor is a point — the centre of its box — plus the box's size. For each frame the head
+predicts, on a grid ``stride`` (2) times coarser than the frame:
+
+- a *heatmap* of centres: the probability that an actor's centre falls in each cell, trained
+  with a penalty-reduced focal loss against Gaussian bumps around the true centres;
+- the box's width and height (in grid cells), and the centre's sub-cell offset, trained with an
+  L1 loss at the true centre cells only.
+
+Decoding keeps the cells that are the largest in their 3 x 3 neighbourhood (a max-pool instead of
+non-maximum suppression) and reads a box at each. The backbone is (2+1)D, as in R(2+1)D: every
+3 x 3 convolution in space is followed by one over 3 frames (``temporal=True``), so a frame's
+boxes can use its neighbours (an actor half hidden now was whole a frame ago);
+``temporal=False`` drops those and gives the per-frame 2D baseline with the same widths.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidbook.checks import check_int
+from vidbook.errors import BadValueError
+from vidbook.models._checks import check_clips
+
+HEAT, SIZE, OFFSET = slice(0, 1), slice(1, 3), slice(3, 5)  # output channels
+_PRIOR = 0.1  # the heatmap starts out saying "an actor here" with probability 0.1
+
+
+@dataclass
+class CenterDetectorConfig:
+    """``width`` channels after the stem (twice that after the stride-2 stage), ``blocks``
+    residual blocks at stride 2, kernels spanning 3 frames if ``temporal``."""
+
+    width: int = 24
+    blocks: int = 2
+    temporal: bool = True
+
+    def __post_init__(self) -> None:
+        check_int("width", self.width, 4)
+        check_int("blocks", self.blocks, 0)
+        if not isinstance(self.temporal, bool):
+            raise BadValueError(f"temporal must be True or False, got {self.temporal!r}")
+
+
+def _conv(cin: int, cout: int, temporal: bool, stride: int = 1) -> nn.Sequential:
+    """A 3 x 3 convolution in space, then (if ``temporal``) one over 3 frames: (2+1)D."""
+    layers = [
+        nn.Conv3d(cin, cout, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),
+        nn.BatchNorm3d(cout),
+        nn.ReLU(inplace=True),
+    ]
+    if temporal:
+        layers += [
+            nn.Conv3d(cout, cout, (3, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(cout),
+            nn.ReLU(inplace=True),
+        ]
+    return nn.Sequential(*layers)
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int, temporal: bool) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(channels, channels, temporal), _conv(channels, channels, temporal)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class CenterDetector(nn.Module):
+    """Clips (B, 3, T, H, W) -> maps (B, 5, T, H/2, W/2): heatmap logit, box width and height
+    (grid cells), centre offset (x, y) within its cell. ``stride`` is 2."""
+
+    stride = 2
+
+    def __init__(self, config: CenterDetectorConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or CenterDetectorConfig()
+        self.config = cfg
+        w, temporal = cfg.width, cfg.temporal
+        self.backbone = nn.Sequential(
+            _conv(3, w, temporal),
+            _conv(w, 2 * w, temporal, stride=2),
+            *(_Residual(2 * w, temporal) for _ in range(cfg.blocks)),
+        )
+        self.head = nn.Sequential(
+            nn.Conv3d(2 * w, 2 * w, (1, 3, 3), padding=(0, 1, 1)),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(2 * w, 5, 1),
+        )
+        with torch.no_grad():  # the focal loss's prior: few cells hold a centre
+            self.head[-1].bias.zero_()
+            self.head[-1].bias[HEAT] = -math.log((1 - _PRIOR) / _PRIOR)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        check_clips(clips, 3, "CenterDetector")
+        if clips.shape[-1] % 2 or clips.shape[-2] % 2:
+            raise BadValueError(
+                f"CenterDetector needs even frame sizes (stride 2), got {tuple(clips.shape[-2:])}"
+            )
+        return self.head(self.backbone(clips))
+
+
+# --------------------------------------------------------------------------------------------
+# Targets, loss and decoding
+# --------------------------------------------------------------------------------------------
+def _check_boxes(boxes: torch.Tensor, visible: torch.Tensor) -> None:
+    if not isinstance(boxes, torch.Tensor) or boxes.ndim != 4 or boxes.shape[-1] != 4:
+        got = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
+        raise BadValueError(f"boxes must be a tensor (B, A, T, 4), got {got}")
+    if not isinstance(visible, torch.Tensor) or visible.shape != boxes.shape[:-1]:
+        got = tuple(visible.shape) if isinstance(visible, torch.Tensor) else type(visible).__name__
+        raise BadValueError(f"visible must be (B, A, T) = {tuple(boxes.shape[:-1])}, got {got}")
+    if ((boxes[..., 2:] < boxes[..., :2]) & visible[..., None]).any():
+        raise BadValueError("every visible box needs x2 >= x1 and y2 >= y1")
+
+
+def center_targets(
+    boxes: torch.Tensor, visible: torch.Tensor, grid: tuple[int, int], stride: int = 2
+) -> dict[str, torch.Tensor]:
+    """Training targets on the output grid (Hs, Ws) from boxes (B, A, T, 4) pixels and
+    ``visible`` (B, A, T): ``heat`` (B, T, Hs, Ws) Gaussian bumps (1 at each centre cell),
+    ``size`` and ``offset`` (B, A, T, 2) and ``cell`` (B, A, T, 2) long (x, y) of each centre,
+    ``mask`` (B, A, T) bool (the actor-frames that count)."""
+    _check_boxes(boxes, visible)
+    hs, ws = grid
+    centre = (boxes[..., :2] + boxes[..., 2:]) / (2 * stride)  # (B, A, T, 2) grid units
+    size = (boxes[..., 2:] - boxes[..., :2]) / stride
+    cell = centre.floor().long()
+    cell[..., 0].clamp_(0, ws - 1)
+    cell[..., 1].clamp_(0, hs - 1)
+    sigma = (size.min(-1).values / 3).clamp_min(0.5)  # (B, A, T), grid cells
+    ys = torch.arange(hs, device=boxes.device, dtype=boxes.dtype).view(1, 1, 1, hs, 1)
+    xs = torch.arange(ws, device=boxes.device, dtype=boxes.dtype).view(1, 1, 1, 1, ws)
+    cx, cy = cell[..., 0, None, None].to(boxes.dtype), cell[..., 1, None, None].to(boxes.dtype)
+    bump = torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma[..., None, None] ** 2))
+    heat = (bump * visible[..., None, None]).amax(1)  # (B, T, Hs, Ws)
+    return {"heat": heat, "size": size, "offset": centre - cell, "cell": cell, "mask": visible}
+
+
+def focal_loss(logits: torch.Tensor, heat: torch.Tensor, alpha: float = 2, beta: float = 4
+               ) -> torch.Tensor:  # fmt: skip
+    """CenterNet's penalty-reduced focal loss of heatmap logits against Gaussian targets (same
+    shape), summed and divided by the number of centres (cells where the target is 1)."""
+    p = torch.sigmoid(logits.float()).clamp(1e-4, 1 - 1e-4)
+    centre = heat >= 1 - 1e-6
+    pos = -((1 - p) ** alpha * torch.log(p))[centre].sum()
+    neg = -((1 - heat) ** beta * p**alpha * torch.log(1 - p))[~centre].sum()
+    return (pos + neg) / centre.sum().clamp_min(1)
+
+
+def detection_loss(output: torch.Tensor, boxes: torch.Tensor, visible: torch.Tensor,
+                   size_weight: float = 0.1) -> torch.Tensor:  # fmt: skip
+    """Focal loss on the heatmap + L1 on offsets + ``size_weight`` x L1 on sizes, the last two
+    at the true centre cells. ``output`` (B, 5, T, Hs, Ws) from :class:`CenterDetector`."""
+    b, _, t, hs, ws = output.shape
+    target = center_targets(boxes, visible, (hs, ws))
+    loss = focal_loss(output[:, 0], target["heat"])
+    mask = target["mask"]
+    if mask.any():
+        bi, ai, ti = mask.nonzero(as_tuple=True)
+        x, y = target["cell"][bi, ai, ti].unbind(-1)
+        at = output.float()[bi, :, ti, y, x]  # (P, 5)
+        loss = loss + F.l1_loss(at[:, OFFSET], target["offset"][bi, ai, ti])
+        loss = loss + size_weight * F.l1_loss(at[:, SIZE], target["size"][bi, ai, ti])
+    return loss
+
+
+def decode(output: torch.Tensor, top: int = 8, threshold: float = 0.05, stride: int = 2
+           ) -> list[list[dict[str, torch.Tensor]]]:  # fmt: skip
+    """Boxes from maps (B, 5, T, Hs, Ws): for each clip and frame a dict with ``boxes`` (K, 4)
+    pixels (x1, y1, x2, y2) and ``scores`` (K,), the ``top`` local maxima of the heatmap above
+    ``threshold``."""
+    b, _, t, hs, ws = output.shape
+    heat = torch.sigmoid(output[:, 0].float())  # (B, T, Hs, Ws)
+    peaks = heat == F.max_pool2d(heat.view(b * t, 1, hs, ws), 3, 1, 1).view_as(heat)
+    scores, where = (heat * peaks).view(b, t, -1).topk(min(top, hs * ws), dim=-1)
+    y, x = where // ws, where % ws
+    maps = output.float().permute(0, 2, 3, 4, 1)  # (B, T, Hs, Ws, 5)
+    picked = maps[torch.arange(b)[:, None, None], torch.arange(t)[None, :, None], y, x]
+    cx = (x + picked[..., 3]) * stride
+    cy = (y + picked[..., 4]) * stride
+    w, h = picked[..., 1].clamp_min(0) * stride, picked[..., 2].clamp_min(0) * stride
+    boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
+    keep = scores > threshold
+    return [
+        [{"boxes": boxes[i, f][keep[i, f]].cpu(), "scores": scores[i, f][keep[i, f]].cpu()}
+         for f in range(t)]
+        for i in range(b)
+    ]  # fmt: skip
