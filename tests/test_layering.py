@@ -3,7 +3,8 @@
     runtime (errors, checks, clip_shape, runtime, claims, distributed)
       <- data, scratch, optim, viz        (viz: runtime, tensors and scratch's tensor functions)
       <- models
-      <- train, eval
+      <- eval                             (scoring: the field's metrics, the grader)
+      <- train                            (a task's run reports its field metric)
       <- bench
       <- cli
 
@@ -29,7 +30,7 @@ ALLOWED = {
     "optim": {"runtime", "optim"},
     "viz": {"runtime", "scratch", "viz"},
     "models": {"runtime", "data", "scratch", "optim", "models"},
-    "train": {"runtime", "data", "scratch", "optim", "models", "train"},
+    "train": {"runtime", "data", "scratch", "optim", "models", "eval", "train"},
     "eval": {"runtime", "data", "scratch", "optim", "models", "eval"},
     "bench": {"runtime", "data", "scratch", "optim", "models", "train", "eval", "bench"},
     "cli": {

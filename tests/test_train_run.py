@@ -102,3 +102,35 @@ def test_real_video_without_a_root_is_a_clear_error():
     spec = RunSpec(model="c3d", data="ucf101", clip_shape=ClipShape(4, 16, 16))
     with pytest.raises(BadValueError, match="prepare-demo --layout ucf101"):
         run(spec)
+
+
+def test_a_detection_run_reports_coco_ap(tmp_path, capsys):
+    argv = ["train", "--task", "detection", "--frames", "4", "--height", "16", "--width", "16"]
+    argv += ["--train-size", "16", "--val-size", "8", "--test-size", "8", "--epochs", "1"]
+    argv += ["--batch-size", "8", "--progress", "off", "--checkpoint-dir", str(tmp_path / "run")]
+    assert main([*argv, "--out", str(tmp_path / "det.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "center_detector" in printed and "test AP50 / AP" in printed
+    report = json.loads((tmp_path / "det.json").read_text())
+    assert report["task"] == "detection" and report["data"]["name"] == "scenes"
+    test = report["test"]
+    assert test["frames"] == 8 * 4 and 0 <= test["ap"] <= test["ap50"] <= 1
+    assert report["history"][0]["val_acc"] is None and report["history"][0]["val_loss"] > 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"task": "segmentation"}, "task must be one of"),
+        ({"task": "detection"}, "the detection task trains one of"),
+        ({"task": "detection", "model": "center_detector", "data": "ucf101"}, "SynthScenes"),
+    ],
+)
+def test_bad_task_specs(fields, message):
+    with pytest.raises(BadValueError, match=message):
+        RunSpec(**{"model": "c3d", **fields})
+
+
+def test_a_classification_run_needs_a_model(capsys):
+    assert main(["train", "--epochs", "1"]) == 2
+    assert "argument --model: a classification run needs a model name" in capsys.readouterr().err

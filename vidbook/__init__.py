@@ -9,7 +9,8 @@ Start with ``vidbook.setup_notebook()``, the SynthActions world in ``vidbook.dat
   ``claims``, ``distributed``;
 - ``data``, ``scratch`` (layers from their formulas), ``optim`` (optimizers), ``viz``;
 - ``models``;
-- ``train`` and ``eval`` (multi-view testing, prediction, the capstone's grader);
+- ``eval`` (the field's metrics, multi-view testing, prediction, the capstone's grader);
+- ``train`` (the loop, its objectives, a whole run);
 - ``bench`` (speed and the stored results);
 - ``cli`` (the ``vidbook`` command).
 """

@@ -31,13 +31,20 @@ def _print_table(rows: dict, title: str | None = None) -> None:
 def _parser() -> argparse.ArgumentParser:
     from vidbook.models import available
     from vidbook.train.runner import DATA_SETS
+    from vidbook.train.tasks import DETECTORS, TASKS
 
     parser = argparse.ArgumentParser(prog="vidbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("info", help="print versions, device and profile")
 
     train = sub.add_parser("train", help="train a model and print its metrics")
-    train.add_argument("--model", required=True, choices=available(), help="model name")
+    train.add_argument("--model", choices=(*available(), *DETECTORS), help="model name")
+    train.add_argument(
+        "--task",
+        default="classification",
+        choices=TASKS,
+        help="what to train (default: %(default)s)",
+    )
     train.add_argument("--data", default="synth", choices=DATA_SETS, help="data set")
     train.add_argument("--root", help="folder of a real data set (ucf101, hmdb51, kinetics)")
     train.add_argument("--split", type=int, default=1, help="official split 1, 2 or 3 (UCF/HMDB)")
@@ -48,12 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=3e-3)
     train.add_argument("--weight-decay", type=float, default=0.05)
     train.add_argument("--schedule", default="cosine", help="cosine, constant, step, one_cycle")
-    train.add_argument(
-        "--accumulate", type=int, default=1, help="batches per optimizer step (default: 1)"
-    )
-    train.add_argument(
-        "--amp", default="auto", help="auto (bf16 on CUDA), bf16, fp16 (with a grad scaler), off"
-    )
+    train.add_argument("--accumulate", type=int, default=1, help="batches per optimizer step")
+    train.add_argument("--amp", default="auto", help="auto (bf16 on CUDA), bf16, fp16, off")
     train.add_argument("--frames", type=int, help="frames per clip (default: by profile)")
     train.add_argument("--height", type=int, help="frame height (default: by profile)")
     train.add_argument("--width", type=int, help="frame width (default: by profile)")
@@ -71,17 +74,8 @@ def _parser() -> argparse.ArgumentParser:
         "--variant", choices=("tiny", "small", "base"), help="model size (default: the model's)"
     )
     train.add_argument("--compile", action="store_true", help="train through torch.compile")
-    train.add_argument(
-        "--check-every",
-        type=int,
-        default=1,
-        help="steps between reads of the non-finite-loss flag (more: fewer host-GPU waits)",
-    )
-    train.add_argument(
-        "--out",
-        help="write the results as JSON here: history, test accuracy (synth), time to --target, "
-        "clips/s, FLOPs, provenance",
-    )
+    train.add_argument("--check-every", type=int, default=1, help="steps between nan checks")
+    train.add_argument("--out", help="write the results (test metrics, provenance) as JSON here")
     train.add_argument(
         "--target", type=float, default=0.95, help="validation accuracy timed to (default: 0.95)"
     )
@@ -229,6 +223,10 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
     from vidbook.train import RunSpec
     from vidbook.train.runner import PROFILE_DEFAULTS
 
+    if args.model is None:
+        if args.task == "classification":
+            raise BadValueError("argument --model: a classification run needs a model name")
+        args.model = "center_detector"
     if args.data != "synth" and not args.root:
         raise BadValueError(
             f"argument --root: --data {args.data} reads videos from a folder; give it with --root "
@@ -237,6 +235,7 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
     defaults = PROFILE_DEFAULTS[runtime.profile()]
     return RunSpec(
         model=args.model,
+        task=args.task,
         data=args.data,
         root=args.root,
         split=args.split,

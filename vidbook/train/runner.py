@@ -31,6 +31,7 @@ from vidbook.data import (
 from vidbook.errors import BadValueError
 from vidbook.models import build_for_clips
 from vidbook.models.flops import clip_flops
+from vidbook.train.tasks import DETECTORS, TASKS, Detection, detection_parts, detection_test
 from vidbook.train.trainer import Trainer
 
 # "synth" renders SynthActions; the others read real videos in their official layouts (root).
@@ -47,6 +48,8 @@ class RunSpec:
     """A training run. ``None`` for ``clip_shape``, ``train_size`` and ``val_size`` means the
     profile's value (``PROFILE_DEFAULTS[vidbook.profile()]``); ``device`` None the best one.
 
+    ``task`` is ``"classification"`` (``model`` from the zoo) or ``"detection"`` (SynthScenes
+    boxes; ``model`` one of ``vidbook.train.tasks.DETECTORS``).
     ``data`` is ``"synth"`` (SynthActions clips of ``difficulty``) or a real data set in its
     official layout under ``root`` (``split`` 1-3 for UCF101/HMDB51, clips every ``stride``
     frames, ``workers`` decoding processes). ``report=True`` also measures what ``run`` returns
@@ -54,6 +57,7 @@ class RunSpec:
     """
 
     model: str
+    task: str = "classification"
     data: str = "synth"
     root: str | Path | None = None
     split: int = 1
@@ -85,6 +89,16 @@ class RunSpec:
     command: str | None = None
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise BadValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task == "detection":
+            if self.model not in DETECTORS:
+                raise BadValueError(
+                    f"the detection task trains one of {tuple(DETECTORS)}, got model {self.model!r}"
+                )
+            if self.data != "synth":
+                raise BadValueError(f"the detection task trains on SynthScenes (data 'synth'), "
+                                    f"got data {self.data!r}")  # fmt: skip
         if self.data not in DATA_SETS:
             raise BadValueError(f"data must be one of {DATA_SETS}, got {self.data!r}")
         if self.clip_shape is not None and not isinstance(self.clip_shape, ClipShape):
@@ -138,15 +152,20 @@ class RunResult:
             "device": str(self.device),
             "epochs": last["epoch"],
             "train loss": f"{last['train_loss']:.4f}",
-            "train accuracy": f"{last['train_acc']:.3f}",
+            "train accuracy": _fixed(last["train_acc"]),
             "val loss": f"{last['val_loss']:.4f}",
-            "val accuracy": f"{last['val_acc']:.3f}",
+            "val accuracy": _fixed(last["val_acc"]),
             "train seconds": f"{sum(r['seconds'] for r in self.history):.1f}",
             "clips/s": f"{last['clips_per_s']:.0f}",
             "processes": self.trainer.world_size,
             "checkpoint": str(spec.default_checkpoint_dir() / "last.pt"),
         }
-        if self.report is not None:
+        if self.report is not None and spec.task == "detection":
+            test = self.report["test"]
+            rows["test AP50 / AP"] = (
+                f"{test['ap50']:.3f} / {test['ap']:.3f} ({test['frames']} frames)"
+            )
+        elif self.report is not None:
             test, report = self.report["test"], self.report
             rows["test accuracy"] = f"{test['acc']:.3f}" if test is not None else "-"
             rows["time to target"] = (
@@ -155,6 +174,10 @@ class RunResult:
                 else f"not reached ({spec.target:g})"
             )
         return rows
+
+
+def _fixed(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "-"
 
 
 def run(spec: RunSpec) -> RunResult:
@@ -170,11 +193,17 @@ def run(spec: RunSpec) -> RunResult:
     dev = distributed.init_distributed(spec.device) or runtime.resolve_device(spec.device)
     try:
         runtime.seed_everything(spec.seed)
-        train_loader, val_loader, num_classes, described = _data(spec, dev)
-        variant = {} if spec.variant is None else {"variant": spec.variant}
-        model = build_for_clips(spec.model, num_classes, spec.clip_shape, **variant)
+        objective = None
+        if spec.task == "detection":
+            train_loader, val_loader, model, described = detection_parts(spec, dev)
+            objective = Detection()
+        else:
+            train_loader, val_loader, num_classes, described = _data(spec, dev)
+            variant = {} if spec.variant is None else {"variant": spec.variant}
+            model = build_for_clips(spec.model, num_classes, spec.clip_shape, **variant)
         trainer = Trainer(
             model,
+            objective=objective,
             device=dev,
             epochs=spec.epochs,
             lr=spec.lr,
@@ -238,12 +267,14 @@ def _report(spec: RunSpec, trainer: Trainer, dev: torch.device) -> dict:
     elapsed, epoch_to_target, time_to_target = 0.0, None, None
     for row in history:
         elapsed += row["seconds"]
-        if row["val_acc"] is not None and row["val_acc"] >= spec.target:
+        if row["val_acc"] is not None and row["val_acc"] >= spec.target:  # classification
             epoch_to_target, time_to_target = row["epoch"], elapsed
             break
     synth = spec.data == "synth"
     test = None
-    if synth:
+    if spec.task == "detection":
+        test = detection_test(trainer.model, spec, dev)
+    elif synth:
         test_set = SynthActions(
             "test",
             size=spec.test_size or spec.val_size,
@@ -260,12 +291,13 @@ def _report(spec: RunSpec, trainer: Trainer, dev: torch.device) -> dict:
     model = trainer.model
     meta = copy.deepcopy(model).to("meta")  # FLOPs are counted from shapes alone
     return {
+        "task": spec.task,
         "model": spec.model,
         "variant": spec.variant,
         "parameters": sum(p.numel() for p in model.parameters()),
         "flops_per_clip_train": clip_flops(meta, spec.clip_shape, backward=True),
         "data": {
-            "name": spec.data,
+            "name": "scenes" if spec.task == "detection" else spec.data,
             **spec.clip_shape.as_dict(),
             "train_size": spec.train_size if synth else None,
             "val_size": spec.val_size if synth else None,

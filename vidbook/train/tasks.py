@@ -1,18 +1,30 @@
-"""The objectives of the book's tasks beyond classification, for the Trainer's ``objective=``.
+"""The book's tasks beyond classification: their objectives for the Trainer, and what a run of
+each needs (data, model, test metrics), for ``vidbook.train.run`` and ``vidbook train --task``.
 
-Each reads a SynthScenes batch (``vidbook.data.SynthScenes``) and hands the model's output to the
-task's loss in ``vidbook.models``; the field's metrics for each task are in ``vidbook.eval``.
+Each reads SynthScenes batches (``vidbook.data.SynthScenes``), hands the model's output to the
+task's loss in ``vidbook.models``, and is scored with the field's metric from ``vidbook.eval``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from vidbook.data import ClipLoader, SynthScenes
 from vidbook.errors import BadValueError
-from vidbook.models.detection import detection_loss
+from vidbook.eval.detection import coco_detection_metrics, scene_targets
+from vidbook.models.detection import CenterDetector, CenterDetectorConfig, decode, detection_loss
+from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+
+if TYPE_CHECKING:
+    from vidbook.train.runner import RunSpec
+
+TASKS = ("classification", "detection")
+# Detectors by name, with the settings measured in chapter 7.
+DETECTORS = {"center_detector": {"width": 16, "blocks": 1, "temporal": True},
+             "center_detector_2d": {"width": 16, "blocks": 1, "temporal": False}}  # fmt: skip
 
 
 def _scene_batch(batch: Any, keys: tuple[str, ...]) -> None:
@@ -35,3 +47,37 @@ class Detection(Objective):
 
     def loss(self, output: torch.Tensor, targets: dict) -> torch.Tensor:
         return detection_loss(output, targets["boxes"], targets["visible"], self.size_weight)
+
+
+def detection_parts(
+    spec: RunSpec, dev: torch.device
+) -> tuple[ClipLoader, ClipLoader, CenterDetector, str]:
+    """Train and validation loaders of SynthScenes, the detector ``spec.model``, a description."""
+    scenes = [
+        SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
+                    seed=spec.seed)
+        for split, size in (("train", spec.train_size), ("val", spec.val_size))
+    ]  # fmt: skip
+    train = ClipLoader(scenes[0], batch_size=spec.batch_size, seed=spec.seed, device=dev)
+    val = ClipLoader(scenes[1], batch_size=max(spec.batch_size, 64), shuffle=False, device=dev)
+    model = CenterDetector(CenterDetectorConfig(**DETECTORS[spec.model]))
+    described = (
+        f"SynthScenes {spec.train_size} train / {spec.val_size} val clips, {spec.clip_shape}, "
+        f"1-4 actors, {spec.difficulty}"
+    )
+    return train, val, model, described
+
+
+def detection_test(model: CenterDetector, spec: RunSpec, dev: torch.device) -> dict:
+    """COCO AP, AP50, AP75 and AR@100 (pycocotools) of ``model`` on the SynthScenes test split
+    (``spec.test_size`` clips, default the validation size), every frame an image."""
+    scenes = SynthScenes("test", size=spec.test_size or spec.val_size, clip_shape=spec.clip_shape,
+                         difficulty=spec.difficulty, seed=spec.seed)  # fmt: skip
+    predictions, targets = [], []
+    with eval_mode(model):
+        for batch in ClipLoader(scenes, batch_size=64, shuffle=False, device=dev):
+            found = decode(model(batch["clip"]))
+            predictions += [frame for clip in found for frame in clip]
+            targets += scene_targets(batch)
+    return {**coco_detection_metrics(predictions, targets), "clips": len(scenes),
+            "frames": len(targets)}  # fmt: skip
