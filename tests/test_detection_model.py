@@ -46,7 +46,9 @@ def test_shapes_and_the_heatmap_prior():
     assert torch.sigmoid(out[:, 0]).mean().item() == pytest.approx(0.1, abs=0.05)
     flat = CenterDetector(CenterDetectorConfig(width=8, blocks=1, temporal=False))
     assert all(m.kernel_size[0] == 1 for m in flat.modules() if isinstance(m, torch.nn.Conv3d))
-    assert any(m.kernel_size == (3, 1, 1) for m in model.modules() if isinstance(m, torch.nn.Conv3d))
+    assert any(
+        m.kernel_size == (3, 1, 1) for m in model.modules() if isinstance(m, torch.nn.Conv3d)
+    )
 
 
 def test_targets_put_a_peak_at_every_visible_centre(scenes):
@@ -93,3 +95,32 @@ def test_bad_inputs():
         CenterDetector()(torch.rand(1, 3, 2, 15, 16))
     with pytest.raises(BadValueError, match="width must be an int >= 4"):
         CenterDetectorConfig(width=2)
+
+
+def test_embedding_loss_prefers_actors_told_apart():
+    from vidbook.models.detection import embedding_loss
+
+    identity = torch.tensor([0, 0, 1, 1, 2])
+    apart = torch.tensor([[1.0, 0], [1, 0], [0, 1], [0, 1], [-1, 0]])
+    mixed = torch.tensor([[1.0, 0], [0, 1], [1, 0], [0, 1], [-1, 0]])
+    assert embedding_loss(apart, identity) < 0.01 < 1 < embedding_loss(mixed, identity)
+    assert embedding_loss(apart[:1], identity[:1]) == 0  # no partner: nothing to learn
+    # by hand (temperature 0.1): anchors 0 and 1 see their partner at 10 and the others at
+    # 0, 0, -10; anchors 2 and 3 see theirs at 10 and the others at 0, 0, 0; anchor 4 has none
+    first = -torch.log_softmax(torch.tensor([10.0, 0, 0, -10]), 0)[0]
+    second = -torch.log_softmax(torch.tensor([10.0, 0, 0, 0]), 0)[0]
+    expected = (2 * first + 2 * second).item() / 4
+    assert embedding_loss(apart, identity).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_decode_returns_unit_embeddings_when_the_detector_has_them(scenes):
+    model = CenterDetector(CenterDetectorConfig(width=8, blocks=0, embedding=4)).eval()
+    with torch.no_grad():
+        out = model(scenes["clip"][:2])
+    assert out.shape[1] == 9
+    frame = decode(out, threshold=0.0)[0][0]
+    assert frame["embeddings"].shape == (len(frame["boxes"]), 4)
+    assert torch.allclose(frame["embeddings"].norm(dim=-1), torch.ones(len(frame["boxes"])))
+    boxes, visible = scenes["boxes"][:2], scenes["visible"][:2]
+    with_ids = detection_loss(out, boxes, visible, track_id=scenes["track_id"][:2])
+    assert with_ids > detection_loss(out, boxes, visible)  # the appearance term is added

@@ -28,22 +28,25 @@ from vidbook.checks import check_int
 from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
 
-HEAT, SIZE, OFFSET = slice(0, 1), slice(1, 3), slice(3, 5)  # output channels
+HEAT, SIZE, OFFSET, EMBED = slice(0, 1), slice(1, 3), slice(3, 5), slice(5, None)  # channels
 _PRIOR = 0.1  # the heatmap starts out saying "an actor here" with probability 0.1
 
 
 @dataclass
 class CenterDetectorConfig:
     """``width`` channels after the stem (twice that after the stride-2 stage), ``blocks``
-    residual blocks at stride 2, kernels spanning 3 frames if ``temporal``."""
+    residual blocks at stride 2, kernels spanning 3 frames if ``temporal``; ``embedding``
+    extra output channels: an appearance vector per cell, for tracking (0: none)."""
 
     width: int = 24
     blocks: int = 2
     temporal: bool = True
+    embedding: int = 0
 
     def __post_init__(self) -> None:
         check_int("width", self.width, 4)
         check_int("blocks", self.blocks, 0)
+        check_int("embedding", self.embedding, 0)
         if not isinstance(self.temporal, bool):
             raise BadValueError(f"temporal must be True or False, got {self.temporal!r}")
 
@@ -76,8 +79,9 @@ class _Residual(nn.Module):
 
 
 class CenterDetector(nn.Module):
-    """Clips (B, 3, T, H, W) -> maps (B, 5, T, H/2, W/2): heatmap logit, box width and height
-    (grid cells), centre offset (x, y) within its cell. ``stride`` is 2."""
+    """Clips (B, 3, T, H, W) -> maps (B, 5 + E, T, H/2, W/2): heatmap logit, box width and
+    height (grid cells), centre offset (x, y) within its cell, and E = ``config.embedding``
+    appearance channels. ``stride`` is 2."""
 
     stride = 2
 
@@ -94,7 +98,7 @@ class CenterDetector(nn.Module):
         self.head = nn.Sequential(
             nn.Conv3d(2 * w, 2 * w, (1, 3, 3), padding=(0, 1, 1)),
             nn.ReLU(inplace=True),
-            nn.Conv3d(2 * w, 5, 1),
+            nn.Conv3d(2 * w, 5 + cfg.embedding, 1),
         )
         with torch.no_grad():  # the focal loss's prior: few cells hold a centre
             self.head[-1].bias.zero_()
@@ -169,12 +173,35 @@ def box_giou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp_min(1e-6) - (hull - union) / hull.clamp_min(1e-6)
 
 
+def embedding_loss(embeddings: torch.Tensor, identity: torch.Tensor, temperature: float = 0.1
+                   ) -> torch.Tensor:  # fmt: skip
+    """Supervised contrastive loss (Khosla et al., 2020) of embeddings (P, E) with identities
+    (P,): each one's nearest should be the others of its identity (the same actor on other
+    frames), not another actor. Anchors without a partner are skipped; 0 if none has one."""
+    unit = F.normalize(embeddings.float(), dim=-1)
+    sim = unit @ unit.T / temperature
+    self_pair = torch.eye(len(unit), dtype=torch.bool, device=unit.device)
+    sim = sim.masked_fill(self_pair, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    partner = (identity[:, None] == identity[None, :]) & ~self_pair
+    count = partner.sum(1)
+    has = count > 0
+    if not has.any():
+        return embeddings.sum() * 0
+    mean_log = (log_prob.masked_fill(~partner, 0).sum(1)[has]) / count[has]
+    return -mean_log.mean()
+
+
 def detection_loss(output: torch.Tensor, boxes: torch.Tensor, visible: torch.Tensor,
-                   size_weight: float = 0.1, giou_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
+                   size_weight: float = 0.1, giou_weight: float = 1.0,
+                   track_id: torch.Tensor | None = None, embed_weight: float = 0.5
+                   ) -> torch.Tensor:  # fmt: skip
     """Focal loss on the heatmap, plus at the true centre cells: L1 on offsets, ``size_weight``
     x L1 on sizes and ``giou_weight`` x (1 - GIoU) of the box they make with the true box (IoU
     is what the metric asks of small boxes; L1 alone treats a pixel off a 5-pixel box like a
-    pixel off a 50-pixel one). ``output`` (B, 5, T, Hs, Ws) from :class:`CenterDetector`."""
+    pixel off a 50-pixel one). With appearance channels and ``track_id`` (B, A), plus
+    ``embed_weight`` x :func:`embedding_loss` of the embeddings at the centres.
+    ``output`` (B, 5 + E, T, Hs, Ws) from :class:`CenterDetector`."""
     b, _, t, hs, ws = output.shape
     target = center_targets(boxes, visible, (hs, ws))
     loss = focal_loss(output[:, 0], target["heat"])
@@ -191,28 +218,36 @@ def detection_loss(output: torch.Tensor, boxes: torch.Tensor, visible: torch.Ten
             guess = torch.cat([centre - half, centre + half], dim=-1)
             truth = boxes[bi, ai, ti].float() / CenterDetector.stride
             loss = loss + giou_weight * (1 - box_giou(guess, truth)).mean()
+        if track_id is not None and at.shape[1] > 5 and embed_weight:
+            loss = loss + embed_weight * embedding_loss(at[:, EMBED], track_id[bi, ai])
     return loss
 
 
 def decode(output: torch.Tensor, top: int = 8, threshold: float = 0.05, stride: int = 2
            ) -> list[list[dict[str, torch.Tensor]]]:  # fmt: skip
-    """Boxes from maps (B, 5, T, Hs, Ws): for each clip and frame a dict with ``boxes`` (K, 4)
-    pixels (x1, y1, x2, y2) and ``scores`` (K,), the ``top`` local maxima of the heatmap above
-    ``threshold``."""
+    """Boxes from maps (B, 5 + E, T, Hs, Ws): for each clip and frame a dict with ``boxes``
+    (K, 4) pixels (x1, y1, x2, y2), ``scores`` (K,) and, if E > 0, unit ``embeddings`` (K, E),
+    at the ``top`` local maxima of the heatmap above ``threshold``."""
     b, _, t, hs, ws = output.shape
     heat = torch.sigmoid(output[:, 0].float())  # (B, T, Hs, Ws)
     peaks = heat == F.max_pool2d(heat.view(b * t, 1, hs, ws), 3, 1, 1).view_as(heat)
     scores, where = (heat * peaks).view(b, t, -1).topk(min(top, hs * ws), dim=-1)
     y, x = where // ws, where % ws
-    maps = output.float().permute(0, 2, 3, 4, 1)  # (B, T, Hs, Ws, 5)
+    maps = output.float().permute(0, 2, 3, 4, 1)  # (B, T, Hs, Ws, 5 + E)
     picked = maps[torch.arange(b)[:, None, None], torch.arange(t)[None, :, None], y, x]
     cx = (x + picked[..., 3]) * stride
     cy = (y + picked[..., 4]) * stride
     w, h = picked[..., 1].clamp_min(0) * stride, picked[..., 2].clamp_min(0) * stride
     boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dim=-1)
     keep = scores > threshold
-    return [
-        [{"boxes": boxes[i, f][keep[i, f]].cpu(), "scores": scores[i, f][keep[i, f]].cpu()}
-         for f in range(t)]
-        for i in range(b)
-    ]  # fmt: skip
+    found = []
+    for i in range(b):
+        frames = []
+        for f in range(t):
+            kept = keep[i, f]
+            frame = {"boxes": boxes[i, f][kept].cpu(), "scores": scores[i, f][kept].cpu()}
+            if picked.shape[-1] > 5:
+                frame["embeddings"] = F.normalize(picked[i, f][kept][:, EMBED], dim=-1).cpu()
+            frames.append(frame)
+        found.append(frames)
+    return found

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 
 TASKS = ("classification", "detection")
 # Detectors by name, with the settings measured in chapter 7.
-DETECTORS = {"center_detector": {"width": 16, "blocks": 1, "temporal": True},
-             "center_detector_2d": {"width": 16, "blocks": 1, "temporal": False}}  # fmt: skip
+DETECTORS = {
+    "center_detector": {"width": 16, "blocks": 1, "temporal": True, "embedding": 0},
+    "center_detector_2d": {"width": 16, "blocks": 1, "temporal": False, "embedding": 0},
+    "center_tracker": {"width": 16, "blocks": 1, "temporal": True, "embedding": 8},  # + appearance
+}
 
 
 def _scene_batch(batch: Any, keys: tuple[str, ...]) -> None:
@@ -36,17 +39,20 @@ def _scene_batch(batch: Any, keys: tuple[str, ...]) -> None:
 
 
 class Detection(Objective):
-    """Per-frame boxes of every visible actor: ``detection_loss`` of a CenterDetector's maps."""
+    """Per-frame boxes of every visible actor (and, if the detector has appearance channels,
+    embeddings that tell the actors apart): ``detection_loss`` of a CenterDetector's maps."""
 
-    def __init__(self, size_weight: float = 0.1) -> None:
-        self.size_weight = size_weight
+    def __init__(self, size_weight: float = 0.1, embed_weight: float = 0.5) -> None:
+        self.size_weight, self.embed_weight = size_weight, embed_weight
 
     def unpack(self, batch: Any) -> tuple[torch.Tensor, dict]:
-        _scene_batch(batch, ("boxes", "visible"))
-        return batch["clip"], {"boxes": batch["boxes"], "visible": batch["visible"]}
+        _scene_batch(batch, ("boxes", "visible", "track_id"))
+        keys = ("boxes", "visible", "track_id")
+        return batch["clip"], {k: batch[k] for k in keys}
 
     def loss(self, output: torch.Tensor, targets: dict) -> torch.Tensor:
-        return detection_loss(output, targets["boxes"], targets["visible"], self.size_weight)
+        return detection_loss(output, targets["boxes"], targets["visible"], self.size_weight,
+                              track_id=targets["track_id"], embed_weight=self.embed_weight)  # fmt: skip
 
 
 def detection_parts(
