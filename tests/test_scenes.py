@@ -227,7 +227,10 @@ def test_tokenizer_round_trip_and_unknown_words():
         ({"actors": (3, 2)}, r"actors\[1\] must be an int >= 3, got 2"),
         ({"actors": (1, 5)}, r"actors\[1\] must be at most 4, got 5"),
         ({"actors": 3}, r"actors must be a pair \(fewest, most\), got 3"),
-        ({"clip_shape": (16, 32, 32)}, "clip_shape must be a ClipShape, got tuple"),
+        (
+            {"clip_shape": (16, 32, 32)},
+            "clip_shape must be a vidbook.clip_shape.ClipShape or None, got tuple",
+        ),
         ({"size": 0}, "size must be an int >= 1, got 0"),
         ({"difficulty": "brutal"}, "difficulty must be one of"),
     ],

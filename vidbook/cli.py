@@ -241,8 +241,8 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
         split=args.split,
         stride=args.stride,
         workers=args.workers,
-        clip_shape=ClipShape.pick(
-            None, args.frames, args.height, args.width, default=defaults["clip_shape"]
+        clip_shape=ClipShape.resolve(
+            args.frames, args.height, args.width, default=defaults["clip_shape"]
         ),
         difficulty=args.difficulty,
         train_size=args.train_size,

@@ -38,69 +38,54 @@ class ClipShape:
         object.__setattr__(self, "width", check_int("width", self.width, self.MIN_SIDE))
 
     @classmethod
-    def of(
+    def resolve(
         cls,
         frames: int | ClipShape | None = None,
         height: int | None = None,
         width: int | None = None,
-    ) -> ClipShape:
-        """A ClipShape from one (returned as is) or from three ints, as the older
-        ``f(..., frames, height, width)`` calls pass them."""
-        if isinstance(frames, ClipShape):
-            if height is not None or width is not None:
-                raise BadValueError(
-                    f"give a ClipShape or frames, height and width, not both (got {frames} "
-                    f"and height={height!r}, width={width!r})"
-                )
-            return frames
-        if frames is None or height is None or width is None:
-            raise BadValueError(
-                "a clip shape needs frames, height and width (or one ClipShape), got "
-                f"frames={frames!r}, height={height!r}, width={width!r}"
-            )
-        return cls(frames, height, width)
-
-    @classmethod
-    def from_args(
-        cls,
-        frames: int | ClipShape | None = None,
-        height: int | None = None,
-        width: int | None = None,
+        *,
         clip_shape: ClipShape | None = None,
-    ) -> ClipShape:
-        """For ``f(..., frames, height, width, *, clip_shape=None)``, where ``frames`` may also be
-        a ClipShape: the one ClipShape these arguments give, whichever way they were passed."""
-        if clip_shape is None:
-            return cls.of(frames, height, width)
-        return cls.pick(clip_shape, frames, height, width)
-
-    @classmethod
-    def pick(
-        cls,
-        clip_shape: ClipShape | None = None,
-        frames: int | None = None,
-        height: int | None = None,
-        width: int | None = None,
         default: ClipShape | None = None,
     ) -> ClipShape:
-        """For functions that take ``clip_shape=`` or the separate ``frames=, height=, width=``:
-        ``clip_shape`` if given (then the three must be None), else the three, each missing one
-        taken from ``default`` (default: ``ClipShape()``)."""
-        separate = {"frames": frames, "height": height, "width": width}
+        """The one ClipShape that a function's ``frames, height, width`` and ``clip_shape=``
+        arguments give, however they were passed. ``frames`` may itself be a ClipShape (the
+        form ``build_for_clips(name, k, shape)``); a ClipShape and separate values may both be
+        given only where they agree; values left out come from ``default`` (an error without
+        one).
+
+        >>> ClipShape.resolve(8, 32, 32) == ClipShape.resolve(ClipShape(8, 32, 32))
+        True
+        >>> ClipShape.resolve(height=64, default=ClipShape())
+        ClipShape(frames=16, height=64, width=32)
+        """
+        if isinstance(frames, ClipShape):
+            if clip_shape is not None:
+                raise BadValueError(f"the clip shape came twice: {frames} and {clip_shape}")
+            clip_shape, frames = frames, None
+        given = {"frames": frames, "height": height, "width": width}
         if clip_shape is not None:
-            given = {k: v for k, v in separate.items() if v is not None}
-            if given:
-                raise BadValueError(
-                    f"give clip_shape or frames/height/width, not both (got clip_shape={clip_shape}"
-                    f" and {', '.join(f'{k}={v!r}' for k, v in given.items())})"
-                )
             if not isinstance(clip_shape, ClipShape):
                 raise BadValueError(
-                    f"clip_shape must be a ClipShape, got {type(clip_shape).__name__}"
+                    f"clip_shape must be a vidbook.clip_shape.ClipShape or None, got "
+                    f"{type(clip_shape).__name__}"
+                )
+            differ = {
+                k: v for k, v in given.items() if v is not None and v != getattr(clip_shape, k)
+            }
+            if differ:
+                shown = ", ".join(f"{k}={v!r}" for k, v in differ.items())
+                raise BadValueError(
+                    f"clip_shape={clip_shape} disagrees with {shown}; give the clip shape once, "
+                    "as clip_shape or as frames, height and width"
                 )
             return clip_shape
-        base = default if default is not None else cls()
-        return cls(**{k: base.as_dict()[k] if v is None else v for k, v in separate.items()})
+        missing = [k for k, v in given.items() if v is None]
+        if missing and default is None:
+            raise BadValueError(
+                "a clip shape needs frames, height and width (or one ClipShape), got "
+                + ", ".join(f"{k}={v!r}" for k, v in given.items())
+            )
+        return cls(**{k: getattr(default, k) if v is None else v for k, v in given.items()})
 
     @property
     def is_square(self) -> bool:

@@ -43,6 +43,7 @@ from vidbook.data.synth import (
     _splitmix64,
     _uniform,
     draw_params,
+    split_indices,
 )
 from vidbook.errors import BadValueError
 
@@ -221,8 +222,6 @@ class SynthScenes(Dataset):
             raise BadValueError(
                 f"difficulty must be one of {tuple(DIFFICULTIES)}, got {difficulty!r}"
             )
-        if clip_shape is not None and not isinstance(clip_shape, ClipShape):
-            raise BadValueError(f"clip_shape must be a ClipShape, got {type(clip_shape).__name__}")
         if not (isinstance(actors, tuple) and len(actors) == 2):
             raise BadValueError(f"actors must be a pair (fewest, most), got {actors!r}")
         lo = check_int("actors[0]", actors[0], 1)
@@ -233,28 +232,15 @@ class SynthScenes(Dataset):
         self.size = check_int("size", DEFAULT_SIZES[split] if size is None else size)
         if self.size >= 1 << 40:
             raise BadValueError(f"size must be below 2**40, got {self.size}")
-        self.clip_shape = clip_shape or ClipShape()
+        self.clip_shape = ClipShape.resolve(clip_shape=clip_shape, default=ClipShape())
         self.actors = (lo, hi)
 
     def __len__(self) -> int:
         return self.size
 
-    def _indices(self, indices) -> np.ndarray:
-        idx = np.asarray(indices.cpu() if torch.is_tensor(indices) else indices).reshape(-1)
-        if idx.size and not np.issubdtype(idx.dtype, np.integer):
-            raise BadValueError(f"indices must be integers, got dtype {idx.dtype}")
-        idx = idx.astype(np.int64)
-        bad = (idx < 0) | (idx >= self.size)
-        if bad.any():
-            raise BadValueError(
-                f"index {int(idx[bad][0])} is out of range for split {self.split!r} of size "
-                f"{self.size}; valid indices are 0..{self.size - 1}"
-            )
-        return idx
-
     def params(self, indices) -> SceneParams:
         """The random choices behind scenes ``indices`` (before rendering)."""
-        idx = self._indices(indices) + _SPLIT_OFFSET[self.split]
+        idx = split_indices(indices, self.split, self.size) + _SPLIT_OFFSET[self.split]
         return draw_scene_params(
             idx, self.clip_shape.frames, self.actors, self.difficulty, self.seed
         )

@@ -455,28 +455,20 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...] | list[str]
         raise BadValueError(f"{name}={value!r} is not valid; allowed values: {', '.join(allowed)}")
 
 
-def _clip_shape(
-    clip_shape: ClipShape | None, frames: int | None, height: int | None, width: int | None
-) -> ClipShape:
-    """The ClipShape of a SynthActions: ``clip_shape``, or built (and checked) from frames, height
-    and width (16, 32, 32 where left out); both only where they agree."""
-    given = {"frames": frames, "height": height, "width": width}
-    if clip_shape is None:
-        defaults = ClipShape()
-        return ClipShape(**{k: getattr(defaults, k) if v is None else v for k, v in given.items()})
-    if not isinstance(clip_shape, ClipShape):
+def split_indices(indices, split: str, size: int) -> np.ndarray:
+    """``indices`` (a sequence, array or tensor of ints) as an int64 array (N,), each checked to
+    lie in ``0..size - 1`` of split ``split``; BadValueError naming the first one outside."""
+    idx = np.asarray(indices.cpu() if torch.is_tensor(indices) else indices).reshape(-1)
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise BadValueError(f"indices must be integers, got dtype {idx.dtype}")
+    idx = idx.astype(np.int64)
+    bad = (idx < 0) | (idx >= size)
+    if bad.any():
         raise BadValueError(
-            f"clip_shape must be a vidbook.clip_shape.ClipShape or None, got "
-            f"{type(clip_shape).__name__}"
+            f"index {int(idx[bad][0])} is out of range for split {split!r} of size {size}; "
+            f"valid indices are 0..{size - 1}"
         )
-    differ = {k: v for k, v in given.items() if v is not None and v != getattr(clip_shape, k)}
-    if differ:
-        shown = ", ".join(f"{k}={v!r}" for k, v in differ.items())
-        raise BadValueError(
-            f"clip_shape={clip_shape} disagrees with {shown}; give the clip shape once, as "
-            "clip_shape or as frames, height and width"
-        )
-    return clip_shape
+    return idx
 
 
 class SynthActions(Dataset):
@@ -510,7 +502,7 @@ class SynthActions(Dataset):
         _check_choice("split", split, SPLITS)
         _check_choice("difficulty", difficulty, tuple(DIFFICULTIES))
         size = check_int("size", DEFAULT_SIZES[split] if size is None else size)
-        shape = _clip_shape(clip_shape, frames, height, width)
+        shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape, default=ClipShape())
         seed = check_int("seed", seed, 0)
         if size >= 1 << 40:
             raise BadValueError(f"size must be below 2**40, got {size}")
@@ -550,21 +542,7 @@ class SynthActions(Dataset):
         return indices % len(self.classes)
 
     def _indices(self, indices) -> np.ndarray:
-        idx = np.asarray(
-            torch.as_tensor(indices).cpu().numpy() if torch.is_tensor(indices) else indices
-        )
-        if idx.ndim != 1:
-            idx = idx.reshape(-1)
-        if idx.size and not np.issubdtype(idx.dtype, np.integer):
-            raise BadValueError(f"indices must be integers, got dtype {idx.dtype}")
-        idx = idx.astype(np.int64)
-        bad = (idx < 0) | (idx >= self.size)
-        if bad.any():
-            raise BadValueError(
-                f"index {int(idx[bad][0])} is out of range for split {self.split!r} of size "
-                f"{self.size}; valid indices are 0..{self.size - 1}"
-            )
-        return idx
+        return split_indices(indices, self.split, self.size)
 
     def params(self, indices) -> ClipParams:
         """The random choices behind clips ``indices`` (before rendering)."""

@@ -197,7 +197,7 @@ def test_set(
     ``clip_shape`` of (T, H, W) (default 16 x 32 x 32; or give frames, height, width).
     """
     task = _check_task(task)
-    shape = ClipShape.pick(clip_shape, frames, height, width)
+    shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape, default=ClipShape())
     size = _check_size(task, size)
     clip_size = dict(**shape.as_dict(), difficulty=difficulty)
     if task == "action":
@@ -308,7 +308,7 @@ def grade(
             "grade needs a model: an nn.Module or a function from clips (B, 3, T, H, W) to "
             f"logits (B, K), got {type(model).__name__}"
         )
-    shape = ClipShape.pick(clip_shape, frames, height, width)
+    shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape, default=ClipShape())
     size = _check_size(task, size)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = _check_seed(seed)

@@ -45,7 +45,7 @@ def flops_per_clip(
     is a ClipShape (the second argument or ``clip_shape=``) or ``frames, height, width``."""
     if clip_shape is not None and frames is PAPER_CLIP:
         frames = None
-    shape = ClipShape.from_args(frames, height, width, clip_shape)
+    shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape)
     with torch.device("meta"):
         model = build_for_clips(name, num_classes, shape, **cfg)
     return clip_flops(model, shape, backward=backward)
@@ -64,7 +64,7 @@ def clip_flops(
     ``frames, height, width``, counted on a batch of two (batch norm in training mode needs more
     than one value per channel) and halved; the model is put in training mode with
     ``backward``, in evaluation mode without."""
-    shape = ClipShape.from_args(frames, height, width, clip_shape)
+    shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape)
     device = next(model.parameters()).device
     clips = torch.empty(shape.batch(2), device=device)
     model.train(backward)

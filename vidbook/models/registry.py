@@ -122,7 +122,7 @@ def build_for_clips(
     argument, or as ``frames, height, width``: ``build_for_clips("vivit", 10, ClipShape(8, 32,
     32))`` and ``build_for_clips("vivit", 10, 8, 32, 32)`` build the same model.
     """
-    shape = ClipShape.from_args(frames, height, width, clip_shape)
+    shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape)
     if name in _SIZED:
         if not shape.is_square:
             raise BadValueError(

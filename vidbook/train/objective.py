@@ -19,6 +19,7 @@ DistributedDataParallel without a loop of its own::
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,8 +40,9 @@ def move(value: Any, device: torch.device) -> Any:
     return value
 
 
-class Objective:
-    """The default pieces of an objective; a task overrides ``unpack`` and ``loss``.
+class Objective(abc.ABC):
+    """What every objective provides; a task defines ``unpack`` and ``loss`` (abstract: an
+    objective without them cannot be made) and may override the rest.
 
     ``accuracy``: whether ``correct`` counts right answers, so that the history reports
     ``train_acc`` and ``val_acc`` (False: they are None and ``evaluate`` reports the loss).
@@ -48,17 +50,17 @@ class Objective:
 
     accuracy = False
 
+    @abc.abstractmethod
     def unpack(self, batch: Any) -> tuple[torch.Tensor, Any]:
         """``(inputs, targets)`` of a batch: inputs (B, ...) float, targets anything ``loss`` reads."""
-        raise NotImplementedError(f"{type(self).__name__} must define unpack(batch)")
 
     def to_device(self, targets: Any, device: torch.device) -> Any:
         """The targets on ``device`` (tensors inside dicts, lists and tuples are moved)."""
         return move(targets, device)
 
+    @abc.abstractmethod
     def loss(self, output: Any, targets: Any) -> torch.Tensor:
         """The mean loss of the batch (a scalar tensor) from the model's output and the targets."""
-        raise NotImplementedError(f"{type(self).__name__} must define loss(output, targets)")
 
     def correct(self, output: Any, targets: Any) -> torch.Tensor:
         """How many items of the batch the output gets right (used when ``accuracy``)."""
