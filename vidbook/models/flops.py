@@ -31,7 +31,7 @@ def count_flops(model: torch.nn.Module, clips: torch.Tensor, backward: bool = Fa
 
 def flops_per_clip(
     name: str,
-    frames: int | ClipShape = PAPER_CLIP,
+    frames: int | ClipShape | None = None,
     height: int | None = None,
     width: int | None = None,
     num_classes: int = 10,
@@ -42,10 +42,9 @@ def flops_per_clip(
 ) -> int:
     """FLOPs for one clip through model ``name`` (``vidbook.models.build_for_clips``, built on
     the meta device), forward only or forward and backward (in training mode). The clip's size
-    is a ClipShape (the second argument or ``clip_shape=``) or ``frames, height, width``."""
-    if clip_shape is not None and frames is PAPER_CLIP:
-        frames = None
-    shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape)
+    is a ClipShape (the second argument or ``clip_shape=``) or ``frames, height, width``; what
+    is left out is the papers' 16 x 112 x 112."""
+    shape = ClipShape.resolve(frames, height, width, clip_shape=clip_shape, default=PAPER_CLIP)
     with torch.device("meta"):
         model = build_for_clips(name, num_classes, shape, **cfg)
     return clip_flops(model, shape, backward=backward)
