@@ -40,6 +40,17 @@ def move(value: Any, device: torch.device) -> Any:
     return value
 
 
+def forward(model: Any, inputs: Any) -> Any:
+    """``model(inputs)``, or ``model(*inputs)`` where an objective's inputs are a tuple (a clip
+    and the tokens a captioner reads while it learns, for example)."""
+    return model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+
+
+def batch_rows(inputs: Any) -> int:
+    """How many items a batch holds: the length of its inputs, or of the first where a tuple."""
+    return len(inputs[0]) if isinstance(inputs, tuple) else len(inputs)
+
+
 class Objective(abc.ABC):
     """What every objective provides; a task defines ``unpack`` and ``loss`` (abstract: an
     objective without them cannot be made) and may override the rest.
@@ -52,7 +63,9 @@ class Objective(abc.ABC):
 
     @abc.abstractmethod
     def unpack(self, batch: Any) -> tuple[torch.Tensor, Any]:
-        """``(inputs, targets)`` of a batch: inputs (B, ...) float, targets anything ``loss`` reads."""
+        """``(inputs, targets)`` of a batch: inputs (B, ...) float, or a tuple of tensors whose
+        first is (B, ...) (the model is then called with them all); targets anything ``loss``
+        reads."""
 
     def to_device(self, targets: Any, device: torch.device) -> Any:
         """The targets on ``device`` (tensors inside dicts, lists and tuples are moved)."""

@@ -33,7 +33,9 @@ from vidbook.train.checkpoint import (
     set_rng_state,
 )
 from vidbook.train.config import RESULT_FIELDS, TrainConfig, make_config
-from vidbook.train.objective import Classification, Objective, check_logits
+from vidbook.train.objective import Classification, Objective, check_logits, move
+from vidbook.train.objective import batch_rows as _rows
+from vidbook.train.objective import forward as _forward
 from vidbook.train.progress import epoch_line, progress_bar, progress_on, write_line
 from vidbook.train.schedule import make_lambda, warmup_steps
 
@@ -233,9 +235,9 @@ class Trainer:
             for batch in data:
                 inputs, targets = self._to_device(batch)
                 with self._autocast():
-                    output = self.model(inputs)
-                loss_sum += self.objective.loss(output, targets).to(self._acc_dtype) * len(inputs)
-                n += len(inputs)
+                    output = _forward(self.model, inputs)
+                loss_sum += self.objective.loss(output, targets).to(self._acc_dtype) * _rows(inputs)
+                n += _rows(inputs)
         if n == 0:
             raise BadValueError("evaluate: the data yielded no batches")
         if self.world_size > 1:
@@ -261,11 +263,9 @@ class Trainer:
 
     # ----- batches and steps ------------------------------------------------------------------
 
-    def _to_device(self, batch: Any) -> tuple[torch.Tensor, Any]:
+    def _to_device(self, batch: Any) -> tuple[Any, Any]:
         inputs, targets = self.objective.unpack(batch)
-        return inputs.to(self.device, non_blocking=True), self.objective.to_device(
-            targets, self.device
-        )
+        return move(inputs, self.device), self.objective.to_device(targets, self.device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         """Autocast per ``config.amp`` (``"auto"``: bf16 on CUDA only), else a no-op."""
@@ -297,7 +297,7 @@ class Trainer:
         added to ``sums`` on the device."""
         position, size = group
         with self._autocast():
-            output = self.train_module(clip)
+            output = _forward(self.train_module, clip)
         loss = self.objective.loss(output, targets)
         loss_value = loss.detach()
         self._flag_nonfinite(loss_value)
@@ -313,7 +313,7 @@ class Trainer:
             self.scaler.scale(loss / size).backward()
         if last:
             self._optimizer_step()
-        sums["loss"] += loss_value.to(self._acc_dtype) * len(clip)
+        sums["loss"] += loss_value.to(self._acc_dtype) * _rows(clip)
         if self.objective.accuracy:
             sums["correct"] += self.objective.correct(output, targets)
         if self.config.check_every > 1 and self.global_step % self.config.check_every == 0:
@@ -424,7 +424,7 @@ class Trainer:
             first = i - i % accumulate  # the first batch of this optimizer step's group
             size = min(accumulate, per_epoch - first) if per_epoch is not None else accumulate
             self._train_step(clip, targets, sums, (i - first, size))
-            n += len(clip)
+            n += _rows(clip)
             if show and time.perf_counter() - shown_at > 0.5:
                 shown = {"loss": sums["loss"].item() / n}
                 if self.objective.accuracy:
