@@ -121,7 +121,8 @@ def test_a_detection_run_reports_coco_ap(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"task": "segmentation"}, "task must be one of"),
+        ({"task": "pose"}, "task must be one of"),
+        ({"task": "segmentation"}, "the segmentation task trains one of"),
         ({"task": "detection"}, "the detection task trains one of"),
         ({"task": "detection", "model": "center_detector", "data": "ucf101"}, "SynthScenes"),
     ],
@@ -134,3 +135,17 @@ def test_bad_task_specs(fields, message):
 def test_a_classification_run_needs_a_model(capsys):
     assert main(["train", "--epochs", "1"]) == 2
     assert "argument --model: a classification run needs a model name" in capsys.readouterr().err
+
+
+def test_a_segmentation_run_reports_j_and_f(tmp_path, capsys):
+    argv = ["train", "--task", "segmentation", "--model", "segmenter_2d", "--frames", "4"]
+    argv += ["--height", "16", "--width", "16", "--train-size", "16", "--val-size", "8"]
+    argv += ["--test-size", "8", "--epochs", "1", "--batch-size", "8", "--progress", "off"]
+    argv += ["--checkpoint-dir", str(tmp_path / "run"), "--out", str(tmp_path / "seg.json")]
+    assert main(argv) == 0
+    assert "test J / F (actors)" in capsys.readouterr().out
+    report = json.loads((tmp_path / "seg.json").read_text())
+    assert report["task"] == "segmentation" and report["model"] == "segmenter_2d"
+    test = report["test"]
+    assert test["clips"] == 8 and test["objects"] == 8 and 0 <= test["J"] <= 1
+    assert test["J&F"] == pytest.approx((test["J"] + test["F"]) / 2)

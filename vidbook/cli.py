@@ -31,14 +31,14 @@ def _print_table(rows: dict, title: str | None = None) -> None:
 def _parser() -> argparse.ArgumentParser:
     from vidbook.models import available
     from vidbook.train.runner import DATA_SETS
-    from vidbook.train.tasks import DETECTORS, TASKS
+    from vidbook.train.tasks import TASKS, task_models
 
     parser = argparse.ArgumentParser(prog="vidbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("info", help="print versions, device and profile")
 
     train = sub.add_parser("train", help="train a model and print its metrics")
-    train.add_argument("--model", choices=(*available(), *DETECTORS), help="model name")
+    train.add_argument("--model", choices=(*available(), *task_models()), help="model name")
     train.add_argument(
         "--task",
         default="classification",
@@ -226,7 +226,9 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
     if args.model is None:
         if args.task == "classification":
             raise BadValueError("argument --model: a classification run needs a model name")
-        args.model = "center_detector"
+        from vidbook.train.tasks import scene_task
+
+        args.model = next(iter(scene_task(args.task).models))  # the task's first model
     if args.data != "synth" and not args.root:
         raise BadValueError(
             f"argument --root: --data {args.data} reads videos from a folder; give it with --root "

@@ -27,6 +27,7 @@ from torch import nn
 from vidbook.checks import check_int
 from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
+from vidbook.models.video_blocks import ResidualBlock, factorised_conv
 
 HEAT, SIZE, OFFSET, EMBED = slice(0, 1), slice(1, 3), slice(3, 5), slice(5, None)  # channels
 _PRIOR = 0.1  # the heatmap starts out saying "an actor here" with probability 0.1
@@ -51,33 +52,6 @@ class CenterDetectorConfig:
             raise BadValueError(f"temporal must be True or False, got {self.temporal!r}")
 
 
-def _conv(cin: int, cout: int, temporal: bool, stride: int = 1) -> nn.Sequential:
-    """A 3 x 3 convolution in space, then (if ``temporal``) one over 3 frames: (2+1)D."""
-    layers = [
-        nn.Conv3d(cin, cout, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),
-        nn.BatchNorm3d(cout),
-        nn.ReLU(inplace=True),
-    ]
-    if temporal:
-        layers += [
-            nn.Conv3d(cout, cout, (3, 1, 1), padding=(1, 0, 0), bias=False),
-            nn.BatchNorm3d(cout),
-            nn.ReLU(inplace=True),
-        ]
-    return nn.Sequential(*layers)
-
-
-class _Residual(nn.Module):
-    def __init__(self, channels: int, temporal: bool) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            _conv(channels, channels, temporal), _conv(channels, channels, temporal)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 class CenterDetector(nn.Module):
     """Clips (B, 3, T, H, W) -> maps (B, 5 + E, T, H/2, W/2): heatmap logit, box width and
     height (grid cells), centre offset (x, y) within its cell, and E = ``config.embedding``
@@ -91,9 +65,9 @@ class CenterDetector(nn.Module):
         self.config = cfg
         w, temporal = cfg.width, cfg.temporal
         self.backbone = nn.Sequential(
-            _conv(3, w, temporal),
-            _conv(w, 2 * w, temporal, stride=2),
-            *(_Residual(2 * w, temporal) for _ in range(cfg.blocks)),
+            factorised_conv(3, w, temporal),
+            factorised_conv(w, 2 * w, temporal, stride=2),
+            *(ResidualBlock(2 * w, temporal) for _ in range(cfg.blocks)),
         )
         self.head = nn.Sequential(
             nn.Conv3d(2 * w, 2 * w, (1, 3, 3), padding=(0, 1, 1)),

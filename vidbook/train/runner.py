@@ -31,7 +31,7 @@ from vidbook.data import (
 from vidbook.errors import BadValueError
 from vidbook.models import build_for_clips
 from vidbook.models.flops import clip_flops
-from vidbook.train.tasks import DETECTORS, TASKS, Detection, detection_parts, detection_test
+from vidbook.train.tasks import SCENE_TASKS, TASKS, scene_task
 from vidbook.train.trainer import Trainer
 
 # "synth" renders SynthActions; the others read real videos in their official layouts (root).
@@ -48,8 +48,9 @@ class RunSpec:
     """A training run. ``None`` for ``clip_shape``, ``train_size`` and ``val_size`` means the
     profile's value (``PROFILE_DEFAULTS[vidbook.profile()]``); ``device`` None the best one.
 
-    ``task`` is ``"classification"`` (``model`` from the zoo) or ``"detection"`` (SynthScenes
-    boxes; ``model`` one of ``vidbook.train.tasks.DETECTORS``).
+    ``task`` is ``"classification"`` (``model`` from the zoo) or a SynthScenes task of
+    ``vidbook.train.tasks.SCENE_TASKS`` (``"detection"``, ``"segmentation"``, ...; ``model`` one
+    of that task's ``models``).
     ``data`` is ``"synth"`` (SynthActions clips of ``difficulty``) or a real data set in its
     official layout under ``root`` (``split`` 1-3 for UCF101/HMDB51, clips every ``stride``
     frames, ``workers`` decoding processes). ``report=True`` also measures what ``run`` returns
@@ -91,13 +92,14 @@ class RunSpec:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise BadValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.task == "detection":
-            if self.model not in DETECTORS:
+        if self.task in SCENE_TASKS:
+            models = tuple(SCENE_TASKS[self.task].models)
+            if self.model not in models:
                 raise BadValueError(
-                    f"the detection task trains one of {tuple(DETECTORS)}, got model {self.model!r}"
+                    f"the {self.task} task trains one of {models}, got model {self.model!r}"
                 )
             if self.data != "synth":
-                raise BadValueError(f"the detection task trains on SynthScenes (data 'synth'), "
+                raise BadValueError(f"the {self.task} task trains on SynthScenes (data 'synth'), "
                                     f"got data {self.data!r}")  # fmt: skip
         if self.data not in DATA_SETS:
             raise BadValueError(f"data must be one of {DATA_SETS}, got {self.data!r}")
@@ -160,11 +162,9 @@ class RunResult:
             "processes": self.trainer.world_size,
             "checkpoint": str(spec.default_checkpoint_dir() / "last.pt"),
         }
-        if self.report is not None and spec.task == "detection":
-            test = self.report["test"]
-            rows["test AP50 / AP"] = (
-                f"{test['ap50']:.3f} / {test['ap']:.3f} ({test['frames']} frames)"
-            )
+        if self.report is not None and spec.task in SCENE_TASKS:
+            label, text = scene_task(spec.task).headline(self.report["test"])
+            rows[label] = text
         elif self.report is not None:
             test, report = self.report["test"], self.report
             rows["test accuracy"] = f"{test['acc']:.3f}" if test is not None else "-"
@@ -194,9 +194,10 @@ def run(spec: RunSpec) -> RunResult:
     try:
         runtime.seed_everything(spec.seed)
         objective = None
-        if spec.task == "detection":
-            train_loader, val_loader, model, described = detection_parts(spec, dev)
-            objective = Detection()
+        if spec.task in SCENE_TASKS:
+            task = scene_task(spec.task)
+            train_loader, val_loader, model, described = task.parts(spec, dev)
+            objective = task.objective(spec)
         else:
             train_loader, val_loader, num_classes, described = _data(spec, dev)
             variant = {} if spec.variant is None else {"variant": spec.variant}
@@ -272,8 +273,8 @@ def _report(spec: RunSpec, trainer: Trainer, dev: torch.device) -> dict:
             break
     synth = spec.data == "synth"
     test = None
-    if spec.task == "detection":
-        test = detection_test(trainer.model, spec, dev)
+    if spec.task in SCENE_TASKS:
+        test = scene_task(spec.task).test(trainer.model, spec, dev)
     elif synth:
         test_set = SynthActions(
             "test",
@@ -297,7 +298,7 @@ def _report(spec: RunSpec, trainer: Trainer, dev: torch.device) -> dict:
         "parameters": sum(p.numel() for p in model.parameters()),
         "flops_per_clip_train": clip_flops(meta, spec.clip_shape, backward=True),
         "data": {
-            "name": "scenes" if spec.task == "detection" else spec.data,
+            "name": "scenes" if spec.task in SCENE_TASKS else spec.data,
             **spec.clip_shape.as_dict(),
             "train_size": spec.train_size if synth else None,
             "val_size": spec.val_size if synth else None,

@@ -1,89 +1,80 @@
-"""The book's tasks beyond classification: their objectives for the Trainer, and what a run of
-each needs (data, model, test metrics), for ``vidbook.train.run`` and ``vidbook train --task``.
+"""The book's tasks, one registry: what ``vidbook.train.run`` and ``vidbook train --task`` need to
+train each and score it with the field's metric.
 
-Each reads SynthScenes batches (``vidbook.data.SynthScenes``), hands the model's output to the
-task's loss in ``vidbook.models``, and is scored with the field's metric from ``vidbook.eval``.
+``classification`` trains a model of the zoo on SynthActions or a real data set (the runner's
+own path). Every other task reads SynthScenes (``vidbook.data.SynthScenes``) and is a
+:class:`Task`: its named models, the parts of a run (train and validation loaders, the model,
+a description of the data), its objective for the Trainer, and its test on the test split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vidbook.data import ClipLoader, SynthScenes
 from vidbook.errors import BadValueError
-from vidbook.eval.detection import coco_detection_metrics, scene_targets
-from vidbook.models.detection import CenterDetector, CenterDetectorConfig, decode, detection_loss
-from vidbook.runtime import eval_mode
+from vidbook.train import detection, segmentation
 from vidbook.train.objective import Objective
 
 if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
 
-TASKS = ("classification", "detection")
-# Detectors by name, with the settings measured in chapter 7.
-DETECTORS = {
-    "center_detector": {"width": 16, "blocks": 1, "temporal": True, "embedding": 0},
-    "center_detector_2d": {"width": 16, "blocks": 1, "temporal": False, "embedding": 0},
-    "center_tracker": {"width": 16, "blocks": 1, "temporal": True, "embedding": 8},  # + appearance
+
+@dataclass(frozen=True)
+class Task:
+    """A SynthScenes task.
+
+    ``models``: its named models; ``parts(spec, device) -> (train_loader, val_loader, model,
+    description)``; ``objective(spec) -> Objective``; ``test(model, spec, device) -> dict`` of
+    field metrics on the test split; ``headline(test) -> (label, text)``: the line that
+    ``RunResult.summary()`` shows for the test.
+    """
+
+    name: str
+    models: Mapping[str, Any]
+    parts: Callable[[RunSpec, torch.device], tuple[Any, Any, torch.nn.Module, str]]
+    objective: Callable[[RunSpec], Objective]
+    test: Callable[[torch.nn.Module, RunSpec, torch.device], dict]
+    headline: Callable[[dict], tuple[str, str]]
+
+
+def _segmentation_test(model: torch.nn.Module, spec: RunSpec, dev: torch.device) -> dict:
+    target = segmentation.SEGMENTERS[spec.model]["target"]
+    return segmentation.segmentation_test(model, spec, dev, target)
+
+
+SCENE_TASKS: dict[str, Task] = {
+    "detection": Task(
+        "detection",
+        detection.DETECTORS,
+        detection.detection_parts,
+        lambda spec: detection.Detection(),
+        detection.detection_test,
+        lambda t: ("test AP50 / AP", f"{t['ap50']:.3f} / {t['ap']:.3f} ({t['frames']} frames)"),
+    ),
+    "segmentation": Task(
+        "segmentation",
+        segmentation.SEGMENTERS,
+        segmentation.segmentation_parts,
+        lambda spec: segmentation.segmenter(spec.model)[1],
+        _segmentation_test,
+        lambda t: (f"test J / F ({t['target']})", f"{t['J']:.3f} / {t['F']:.3f} "
+                   f"({t['objects']} clips)"),  # fmt: skip
+    ),
 }
+TASKS = ("classification", *SCENE_TASKS)
 
 
-def _scene_batch(batch: Any, keys: tuple[str, ...]) -> None:
-    if not isinstance(batch, dict) or any(k not in batch for k in ("clip", *keys)):
-        got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-        raise BadValueError(
-            f"a SynthScenes batch with 'clip' and {list(keys)} was expected, got {got}"
-        )
+def scene_task(name: str) -> Task:
+    """The SynthScenes task ``name``; BadValueError naming the tasks for any other."""
+    if name not in SCENE_TASKS:
+        raise BadValueError(f"unknown scene task {name!r}; the scene tasks are {tuple(SCENE_TASKS)}")
+    return SCENE_TASKS[name]
 
 
-class Detection(Objective):
-    """Per-frame boxes of every visible actor (and, if the detector has appearance channels,
-    embeddings that tell the actors apart): ``detection_loss`` of a CenterDetector's maps."""
-
-    def __init__(self, size_weight: float = 0.1, embed_weight: float = 0.5) -> None:
-        self.size_weight, self.embed_weight = size_weight, embed_weight
-
-    def unpack(self, batch: Any) -> tuple[torch.Tensor, dict]:
-        _scene_batch(batch, ("boxes", "visible", "track_id"))
-        keys = ("boxes", "visible", "track_id")
-        return batch["clip"], {k: batch[k] for k in keys}
-
-    def loss(self, output: torch.Tensor, targets: dict) -> torch.Tensor:
-        return detection_loss(output, targets["boxes"], targets["visible"], self.size_weight,
-                              track_id=targets["track_id"], embed_weight=self.embed_weight)  # fmt: skip
-
-
-def detection_parts(
-    spec: RunSpec, dev: torch.device
-) -> tuple[ClipLoader, ClipLoader, CenterDetector, str]:
-    """Train and validation loaders of SynthScenes, the detector ``spec.model``, a description."""
-    scenes = [
-        SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
-                    seed=spec.seed)
-        for split, size in (("train", spec.train_size), ("val", spec.val_size))
-    ]  # fmt: skip
-    train = ClipLoader(scenes[0], batch_size=spec.batch_size, seed=spec.seed, device=dev)
-    val = ClipLoader(scenes[1], batch_size=max(spec.batch_size, 64), shuffle=False, device=dev)
-    model = CenterDetector(CenterDetectorConfig(**DETECTORS[spec.model]))
-    described = (
-        f"SynthScenes {spec.train_size} train / {spec.val_size} val clips, {spec.clip_shape}, "
-        f"1-4 actors, {spec.difficulty}"
-    )
-    return train, val, model, described
-
-
-def detection_test(model: CenterDetector, spec: RunSpec, dev: torch.device) -> dict:
-    """COCO AP, AP50, AP75 and AR@100 (pycocotools) of ``model`` on the SynthScenes test split
-    (``spec.test_size`` clips, default the validation size), every frame an image."""
-    scenes = SynthScenes("test", size=spec.test_size or spec.val_size, clip_shape=spec.clip_shape,
-                         difficulty=spec.difficulty, seed=spec.seed)  # fmt: skip
-    predictions, targets = [], []
-    with eval_mode(model):
-        for batch in ClipLoader(scenes, batch_size=64, shuffle=False, device=dev):
-            found = decode(model(batch["clip"]))
-            predictions += [frame for clip in found for frame in clip]
-            targets += scene_targets(batch)
-    return {**coco_detection_metrics(predictions, targets), "clips": len(scenes),
-            "frames": len(targets)}  # fmt: skip
+def task_models() -> tuple[str, ...]:
+    """Every model name a scene task can train (for ``vidbook train --model``)."""
+    return tuple(name for task in SCENE_TASKS.values() for name in task.models)
