@@ -146,7 +146,7 @@ test-site: setup
 # Working on the book.
 # (Jupyter refuses to run as root without --allow-root, as in a container.)
 # ---------------------------------------------------------------------------------------------
-# Measurements for chapter 7: committed under data/results, rendered by the book.
+# Measurements for chapter 10: committed under data/results, rendered by the book.
 bench: setup
 	$(PY) -m vidbook bench --suite --out-dir data/results
 

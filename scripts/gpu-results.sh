@@ -5,7 +5,7 @@
 #                                        torchvision's r3d_18 / r2plus1d_18 beside ours if installed)
 #   2. vidbook train of the flagships -> train-<model>-<gpu>.json  (16 x 112 x 112 SynthActions,
 #                                        test accuracy, time to 95 % validation accuracy, clips/s)
-# Chapter 7 renders whatever of these files data/results holds.
+# Chapter 10 renders whatever of these files data/results holds.
 #
 # Usage: scripts/gpu-results.sh [OUT_DIR] [MODEL ...]     (PYTHON=... to choose the interpreter)
 #        SMOKE=1 scripts/gpu-results.sh OUT_DIR [MODEL ...]

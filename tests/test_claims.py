@@ -120,6 +120,10 @@ def test_sweep_table_keeps_the_worst_run(tmp_path):
 
 def test_sweep_finds_the_chapters_with_claims():
     sweep = _sweep_module()
-    found = {p.stem for p in sweep.notebooks_with_claims()}
+    notebooks = sweep.notebooks_with_claims()
+    found = {p.stem for p in notebooks}
     assert {"ch01_video_models", "ch04c_transformer", "ch09_capstone_solution"} <= found
+    assert {"ch10_models_at_scale", "ch11_real_video"} <= found  # Part IV, in book/part4
+    stems = [p.stem for p in notebooks]
+    assert stems.index("ch09_capstone_solution") < stems.index("ch10_models_at_scale")  # book order
     assert "ch02_history" not in found  # it trains nothing

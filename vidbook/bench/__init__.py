@@ -1,6 +1,6 @@
 """How fast the book's pieces run here, and the measured results read back for its pages.
 
-``vidbook bench`` and chapter 7 rest on this package; its modules, lowest first:
+``vidbook bench`` and chapter 10 rest on this package; its modules, lowest first:
 
 - ``timing``: clocks that wait for the device's queued work, the timed loop, ``write_json``.
 - ``throughput``: ``render_throughput`` (SynthActions clips/s), ``train_throughput`` (training
