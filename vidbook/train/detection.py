@@ -11,6 +11,7 @@ import torch
 from vidbook.data import ClipLoader, SynthScenes
 from vidbook.errors import BadValueError
 from vidbook.eval.detection import coco_detection_metrics, scene_targets
+from vidbook.eval.scene_tracking import tracking_comparison
 from vidbook.models.detection import CenterDetector, CenterDetectorConfig, decode, detection_loss
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
@@ -72,14 +73,23 @@ def detection_parts(
 
 def detection_test(model: CenterDetector, spec: RunSpec, dev: torch.device) -> dict:
     """COCO AP, AP50, AP75 and AR@100 (pycocotools) of ``model`` on the SynthScenes test split
-    (``spec.test_size`` clips, default the validation size), every frame an image."""
+    (``spec.test_size`` clips, default the validation size), every frame an image; for a
+    detector with appearance channels also ``tracking``: MOTA, IDF1 and identity switches with
+    IoU only and with appearance, on all clips and on the crossing ones
+    (:func:`~vidbook.eval.scene_tracking.tracking_comparison`)."""
     scenes = SynthScenes("test", size=spec.test_size or spec.val_size, clip_shape=spec.clip_shape,
                          difficulty=spec.difficulty, seed=spec.seed)  # fmt: skip
-    predictions, targets = [], []
+    predictions, targets, found, truth = [], [], [], []
+    keys = ("boxes", "visible", "track_id")
     with eval_mode(model):
         for batch in ClipLoader(scenes, batch_size=64, shuffle=False, device=dev):
-            found = decode(model(batch["clip"]))
-            predictions += [frame for clip in found for frame in clip]
+            found += decode(model(batch["clip"]))
             targets += scene_targets(batch)
-    return {**coco_detection_metrics(predictions, targets), "clips": len(scenes),
-            "frames": len(targets)}  # fmt: skip
+            truth.append({k: batch[k].cpu() for k in keys})
+    predictions = [frame for clip in found for frame in clip]
+    result = {**coco_detection_metrics(predictions, targets), "clips": len(scenes),
+              "frames": len(targets)}  # fmt: skip
+    if model.config.embedding > 0:
+        joined = {k: torch.cat([t[k] for t in truth]) for k in keys}
+        result["tracking"] = tracking_comparison(found, joined)
+    return result

@@ -46,6 +46,17 @@ def _segmentation_test(model: torch.nn.Module, spec: RunSpec, dev: torch.device)
     return segmentation.segmentation_test(model, spec, dev, target)
 
 
+def _tracking_headline(test: dict) -> tuple[str, str]:
+    crossing = test["tracking"]["crossing"]
+    iou, seen = crossing["iou"], crossing["appearance"]
+    return (
+        "crossing clips: IDF1 / MOTA / switches",
+        f"IoU only {iou['idf1']:.3f} / {iou['mota']:.3f} / {iou['num_switches']}, with appearance "
+        f"{seen['idf1']:.3f} / {seen['mota']:.3f} / {seen['num_switches']} "
+        f"({crossing['clips']} clips)",
+    )
+
+
 SCENE_TASKS: dict[str, Task] = {
     "detection": Task(
         "detection",
@@ -55,14 +66,24 @@ SCENE_TASKS: dict[str, Task] = {
         detection.detection_test,
         lambda t: ("test AP50 / AP", f"{t['ap50']:.3f} / {t['ap']:.3f} ({t['frames']} frames)"),
     ),
+    "tracking": Task(
+        "tracking",
+        {name: c for name, c in detection.DETECTORS.items() if c["embedding"] > 0},
+        detection.detection_parts,
+        lambda spec: detection.Detection(),
+        detection.detection_test,
+        _tracking_headline,
+    ),
     "segmentation": Task(
         "segmentation",
         segmentation.SEGMENTERS,
         segmentation.segmentation_parts,
         lambda spec: segmentation.segmenter(spec.model)[1],
         _segmentation_test,
-        lambda t: (f"test J / F ({t['target']})", f"{t['J']:.3f} / {t['F']:.3f} "
-                   f"({t['objects']} clips)"),  # fmt: skip
+        lambda t: (
+            f"test J / F ({t['target']})",
+            f"{t['J']:.3f} / {t['F']:.3f} ({t['objects']} clips)",
+        ),  # fmt: skip
     ),
 }
 TASKS = ("classification", *SCENE_TASKS)
@@ -71,7 +92,9 @@ TASKS = ("classification", *SCENE_TASKS)
 def scene_task(name: str) -> Task:
     """The SynthScenes task ``name``; BadValueError naming the tasks for any other."""
     if name not in SCENE_TASKS:
-        raise BadValueError(f"unknown scene task {name!r}; the scene tasks are {tuple(SCENE_TASKS)}")
+        raise BadValueError(
+            f"unknown scene task {name!r}; the scene tasks are {tuple(SCENE_TASKS)}"
+        )
     return SCENE_TASKS[name]
 
 
