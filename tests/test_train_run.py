@@ -149,3 +149,22 @@ def test_a_segmentation_run_reports_j_and_f(tmp_path, capsys):
     test = report["test"]
     assert test["clips"] == 8 and test["objects"] == 8 and 0 <= test["J"] <= 1
     assert test["J&F"] == pytest.approx((test["J"] + test["F"]) / 2)
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "headline"),
+    [
+        ("captioning", "captioner_1frame", "test BLEU-4 / CIDEr / motion words (en, beam)"),
+        ("translation", "translator", "test BLEU-4 / exact (en -> zh)"),
+    ],
+)
+def test_language_runs_report_their_field_metrics(tmp_path, capsys, task, model, headline):
+    argv = ["train", "--task", task, "--model", model, "--frames", "4", "--height", "32"]
+    argv += ["--width", "32", "--train-size", "16", "--val-size", "8", "--test-size", "8"]
+    argv += ["--epochs", "1", "--batch-size", "8", "--progress", "off"]
+    argv += ["--checkpoint-dir", str(tmp_path / "run"), "--out", str(tmp_path / "r.json")]
+    assert main(argv) == 0
+    assert headline in capsys.readouterr().out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["task"] == task and report["flops_per_clip_train"] is None
+    assert report["history"][0]["val_loss"] > 0

@@ -296,7 +296,11 @@ def _report(spec: RunSpec, trainer: Trainer, dev: torch.device) -> dict:
         "model": spec.model,
         "variant": spec.variant,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "flops_per_clip_train": clip_flops(meta, spec.clip_shape, backward=True),
+        "flops_per_clip_train": (
+            clip_flops(meta, spec.clip_shape, backward=True)
+            if spec.task not in SCENE_TASKS or scene_task(spec.task).clip_only
+            else None  # a model that reads words too: its FLOPs depend on their length
+        ),
         "data": {
             "name": "scenes" if spec.task in SCENE_TASKS else spec.data,
             **spec.clip_shape.as_dict(),

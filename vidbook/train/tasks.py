@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vidbook.errors import BadValueError
-from vidbook.train import detection, segmentation
+from vidbook.train import captioning, detection, segmentation
 from vidbook.train.objective import Objective
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ class Task:
     ``models``: its named models; ``parts(spec, device) -> (train_loader, val_loader, model,
     description)``; ``objective(spec) -> Objective``; ``test(model, spec, device) -> dict`` of
     field metrics on the test split; ``headline(test) -> (label, text)``: the line that
-    ``RunResult.summary()`` shows for the test.
+    ``RunResult.summary()`` shows for the test; ``clip_only``: the model reads a clip alone
+    (its FLOPs per clip can be counted), not a clip and words.
     """
 
     name: str
@@ -39,6 +40,7 @@ class Task:
     objective: Callable[[RunSpec], Objective]
     test: Callable[[torch.nn.Module, RunSpec, torch.device], dict]
     headline: Callable[[dict], tuple[str, str]]
+    clip_only: bool = True
 
 
 def _segmentation_test(model: torch.nn.Module, spec: RunSpec, dev: torch.device) -> dict:
@@ -85,6 +87,31 @@ SCENE_TASKS: dict[str, Task] = {
             f"{t['J']:.3f} / {t['F']:.3f} ({t['objects']} clips)",
         ),  # fmt: skip
     ),
+    "captioning": Task(
+        "captioning",
+        captioning.CAPTIONERS,
+        captioning.captioning_parts,
+        lambda spec: captioning.Captioning(),
+        captioning.captioning_test,
+        lambda t: (
+            "test BLEU-4 / CIDEr / motion words (en, beam)",
+            f"{t['en']['beam']['bleu4']:.3f} / {t['en']['beam']['cider']:.3f} / "
+            f"{t['en']['beam']['motion_acc']:.3f} ({t['clips']} clips)",
+        ),
+        clip_only=False,
+    ),
+    "translation": Task(
+        "translation",
+        captioning.TRANSLATORS,
+        captioning.translation_parts,
+        lambda spec: captioning.Translation(),
+        captioning.translation_test,
+        lambda t: (
+            "test BLEU-4 / exact (en -> zh)",
+            f"{t['bleu4']:.3f} / {t['exact']:.3f} ({t['n']} captions)",
+        ),  # fmt: skip
+        clip_only=False,
+    ),
 }
 TASKS = ("classification", *SCENE_TASKS)
 
@@ -100,4 +127,4 @@ def scene_task(name: str) -> Task:
 
 def task_models() -> tuple[str, ...]:
     """Every model name a scene task can train (for ``vidbook train --model``)."""
-    return tuple(name for task in SCENE_TASKS.values() for name in task.models)
+    return tuple(dict.fromkeys(name for task in SCENE_TASKS.values() for name in task.models))

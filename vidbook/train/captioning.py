@@ -1,0 +1,266 @@
+"""Captioning SynthScenes (chapter 7.2): the objective, the named captioners, a run's parts and
+its test metrics; and the small English -> Chinese translator of the world's captions.
+
+A captioner learns by *teacher forcing*: it reads the true caption shifted by one token
+(<lang> w1 .. wn) and is scored by cross-entropy on the next token at every position
+(w1 .. wn <eos>), padding ignored. Each clip carries its caption in every language of the run,
+so one pass of the video encoder teaches both. The test decodes greedily and by beam search and
+scores the captions with BLEU-4 and CIDEr (``vidbook.eval.language``) and with the share of
+clips whose motion words are all right — the number the single-frame captioner cannot reach,
+because one frame does not say which way anything moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from vidbook.checks import check_int
+from vidbook.data import SynthScenes
+from vidbook.data.scene_text import LANGUAGES, caption_text, caption_tokens
+from vidbook.errors import BadValueError
+from vidbook.eval.language import bleu4, caption_metrics, motion_word_accuracy
+from vidbook.models.captioner import PAD, Captioner, CaptionerConfig, caption_ids
+from vidbook.models.translator import Translator, TranslatorConfig, source_ids
+from vidbook.runtime import eval_mode
+from vidbook.train.objective import Objective
+
+if TYPE_CHECKING:
+    from vidbook.train.runner import RunSpec
+
+# Captioners by name, with the settings measured in chapter 7.2.
+_SMALL = {"width": 16, "d_model": 64, "heads": 4, "layers": 2, "space_stride": 8, "time_stride": 4}
+CAPTIONERS = {
+    "captioner": {**_SMALL, "single_frame": False},
+    "captioner_1frame": {**_SMALL, "single_frame": True},  # the baseline: the middle frame only
+}
+TRANSLATORS = {"translator": {"d_model": 64, "heads": 4, "layers": 2}}
+
+
+def _check_lm_batch(output: Any, targets: Any) -> None:
+    if not isinstance(output, torch.Tensor) or output.ndim != 3:
+        got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise BadValueError(f"a language model's output must be logits (B, L, V), got {got}")
+    if not isinstance(targets, torch.Tensor) or targets.shape != output.shape[:2]:
+        got = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
+        raise BadValueError(
+            f"targets must be ids (B, L) = {tuple(output.shape[:2])} like the logits, got {got}"
+        )
+
+
+class Captioning(Objective):
+    """Teacher forcing: inputs ``(clip, tokens_in)``, targets the next tokens (B·k, L);
+    cross-entropy over the vocabulary with <pad> ignored (a mean over the real tokens)."""
+
+    def unpack(self, batch: Any) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        if not isinstance(batch, dict) or any(k not in batch for k in ("clip", "tokens_in",
+                                                                          "targets")):  # fmt: skip
+            got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise BadValueError(
+                f"a captioning batch is a dict with 'clip', 'tokens_in' and 'targets' "
+                f"(CaptionLoader makes them), got {got}"
+            )
+        return (batch["clip"], batch["tokens_in"]), batch["targets"]
+
+    def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        _check_lm_batch(output, targets)
+        return F.cross_entropy(output.float().flatten(0, 1), targets.flatten(), ignore_index=PAD)
+
+
+class Translation(Captioning):
+    """The same next-token cross-entropy, inputs ``(source ids, tokens_in)``."""
+
+    def unpack(self, batch: Any) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        if not isinstance(batch, dict) or any(k not in batch for k in ("source", "tokens_in",
+                                                                          "targets")):  # fmt: skip
+            got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise BadValueError(
+                f"a translation batch is a dict with 'source', 'tokens_in' and 'targets', got {got}"
+            )
+        return (batch["source"], batch["tokens_in"]), batch["targets"]
+
+
+def scene_captions(scenes: SynthScenes, indices: Any, lang: str) -> list[list[str]]:
+    """The caption tokens of scenes ``indices`` in ``lang``."""
+    params = scenes.params(indices)
+    return [caption_tokens(params.actors(i), lang) for i in range(len(params.index))]
+
+
+class CaptionLoader:
+    """Batches of SynthScenes clips with their captions as teacher-forcing ids.
+
+    Each batch: ``clip`` (B, 3, T, H, W), ``tokens_in`` and ``targets`` (B·k, L) for the k
+    languages of ``langs`` (rows b·k .. b·k + k - 1 are clip b's), and ``index`` (B,). The
+    order depends on ``seed`` and the epoch (``set_epoch``), as in ``ClipLoader``."""
+
+    def __init__(self, scenes: SynthScenes, batch_size: int, langs: tuple[str, ...] = LANGUAGES,
+                 shuffle: bool = True, seed: int = 0, device: torch.device | None = None
+                 ) -> None:  # fmt: skip
+        if not langs or any(lang not in LANGUAGES for lang in langs):
+            raise BadValueError(f"langs must be a non-empty tuple of {LANGUAGES}, got {langs!r}")
+        self.scenes, self.batch_size = scenes, check_int("batch_size", batch_size)
+        self.langs, self.shuffle, self.seed, self.device = tuple(langs), shuffle, seed, device
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return -(-len(self.scenes) // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict]:
+        n = len(self.scenes)
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(n, generator=gen)
+        else:
+            order = torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            indices = order[start : start + self.batch_size]
+            batch = self.scenes.batch(indices, device=self.device, captions=False)
+            captions = [scene_captions(self.scenes, indices, lang) for lang in self.langs]
+            length = max(len(words) for each in captions for words in each) + 2
+            pairs = [
+                caption_ids(each, lang, length)
+                for each, lang in zip(captions, self.langs, strict=True)
+            ]
+            tokens_in = torch.stack([p[0] for p in pairs], dim=1).flatten(0, 1)  # (B·k, L)
+            targets = torch.stack([p[1] for p in pairs], dim=1).flatten(0, 1)
+            yield {"clip": batch["clip"], "tokens_in": tokens_in.to(batch["clip"].device),
+                   "targets": targets.to(batch["clip"].device), "index": indices}  # fmt: skip
+
+
+def _scenes(spec: RunSpec, split: str, size: int) -> SynthScenes:
+    return SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
+                       seed=spec.seed)  # fmt: skip
+
+
+def build_captioner(name: str) -> Captioner:
+    """The captioner ``name`` of :data:`CAPTIONERS`."""
+    if name not in CAPTIONERS:
+        raise BadValueError(f"captioner must be one of {tuple(CAPTIONERS)}, got {name!r}")
+    return Captioner(CaptionerConfig(**CAPTIONERS[name]))
+
+
+def captioning_parts(spec: RunSpec, dev: torch.device
+                     ) -> tuple[CaptionLoader, CaptionLoader, Captioner, str]:  # fmt: skip
+    """Train and validation CaptionLoaders (both languages), the captioner ``spec.model``, and
+    a description of the data."""
+    model = build_captioner(spec.model)
+    train = CaptionLoader(_scenes(spec, "train", spec.train_size), spec.batch_size,
+                          seed=spec.seed, device=dev)  # fmt: skip
+    val = CaptionLoader(_scenes(spec, "val", spec.val_size), max(spec.batch_size, 64),
+                        shuffle=False, device=dev)  # fmt: skip
+    described = (
+        f"SynthScenes {spec.train_size} train / {spec.val_size} val clips, {spec.clip_shape}, "
+        f"1-4 actors, {spec.difficulty}, captions in {' and '.join(LANGUAGES)}"
+    )
+    return train, val, model, described
+
+
+def caption_scores(references: list[list[str]], candidates: list[list[str]], lang: str
+                   ) -> dict:  # fmt: skip
+    """BLEU-4, CIDEr, the motion-word accuracy and the number of clips of one set of captions."""
+    refs = [[r] for r in references]
+    return {**caption_metrics(refs, candidates),
+            "motion_acc": motion_word_accuracy(refs, candidates, lang)}  # fmt: skip
+
+
+def captioning_test(model: Captioner, spec: RunSpec, dev: torch.device, beam: int = 3,
+                    examples: int = 3) -> dict:  # fmt: skip
+    """Scores of ``model`` on the SynthScenes test split (``spec.test_size`` clips, default the
+    validation size): per language, greedy and beam search (width ``beam``) each with
+    ``bleu4``, ``cider``, ``motion_acc`` and ``n`` (the number of clips), and ``examples``
+    captions (truth, greedy, beam) of the first clips."""
+    scenes = _scenes(spec, "test", spec.test_size or spec.val_size)
+    found: dict[str, dict[str, list]] = {
+        lang: {"truth": [], "greedy": [], "beam": []} for lang in LANGUAGES
+    }
+    with eval_mode(model):
+        for batch in CaptionLoader(scenes, 250, shuffle=False, device=dev):
+            clip = batch["clip"]
+            for lang in LANGUAGES:
+                found[lang]["truth"] += scene_captions(scenes, batch["index"], lang)
+                found[lang]["greedy"] += model.greedy_decode(clip, lang)
+                found[lang]["beam"] += model.beam_decode(clip, lang, k=beam)
+    report: dict[str, Any] = {"clips": len(scenes), "beam_width": beam}
+    for lang, lists in found.items():
+        report[lang] = {
+            way: caption_scores(lists["truth"], lists[way], lang) for way in ("greedy", "beam")
+        }
+        report[lang]["examples"] = [
+            {way: caption_text(lists[way][i], lang) for way in ("truth", "greedy", "beam")}
+            for i in range(min(examples, len(scenes)))
+        ]
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# English -> Chinese
+# --------------------------------------------------------------------------------------------
+class TranslationLoader:
+    """Batches of the English captions of SynthScenes (no clips are rendered) with their Chinese
+    ones: ``source`` (B, Ls) English ids, ``tokens_in`` and ``targets`` (B, L) Chinese."""
+
+    def __init__(self, scenes: SynthScenes, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 device: torch.device | None = None) -> None:  # fmt: skip
+        self.scenes, self.batch_size = scenes, check_int("batch_size", batch_size)
+        self.shuffle, self.seed, self.device, self.epoch = shuffle, seed, device, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return -(-len(self.scenes) // self.batch_size)
+
+    def __iter__(self) -> Iterator[dict]:
+        n = len(self.scenes)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            indices = order[start : start + self.batch_size]
+            english = scene_captions(self.scenes, indices, "en")
+            tokens_in, targets = caption_ids(scene_captions(self.scenes, indices, "zh"), "zh")
+            yield {"source": source_ids(english).to(self.device),
+                   "tokens_in": tokens_in.to(self.device), "targets": targets.to(self.device)}  # fmt: skip
+
+
+def translation_parts(spec: RunSpec, dev: torch.device
+                      ) -> tuple[TranslationLoader, TranslationLoader, Translator, str]:  # fmt: skip
+    """Train and validation loaders of caption pairs, the translator ``spec.model`` (one of
+    :data:`TRANSLATORS`) and a description of the data."""
+    if spec.model not in TRANSLATORS:
+        raise BadValueError(f"translator must be one of {tuple(TRANSLATORS)}, got {spec.model!r}")
+    model = Translator(TranslatorConfig(**TRANSLATORS[spec.model]))
+    train = TranslationLoader(_scenes(spec, "train", spec.train_size), spec.batch_size,
+                              seed=spec.seed, device=dev)  # fmt: skip
+    val = TranslationLoader(_scenes(spec, "val", spec.val_size), max(spec.batch_size, 64),
+                            shuffle=False, device=dev)  # fmt: skip
+    described = (f"SynthScenes captions, {spec.train_size} train / {spec.val_size} val pairs, "
+                 "English -> Chinese")  # fmt: skip
+    return train, val, model, described
+
+
+def translation_test(model: Translator, spec: RunSpec, dev: torch.device, examples: int = 3
+                     ) -> dict:  # fmt: skip
+    """BLEU-4 of greedy English -> Chinese translations of the test split's captions
+    (``spec.test_size`` scenes, default the validation size), the share translated exactly,
+    the number of captions and a few examples."""
+    scenes = _scenes(spec, "test", spec.test_size or spec.val_size)
+    english, truth, found = [], [], []
+    with eval_mode(model):
+        for start in range(0, len(scenes), 500):
+            indices = torch.arange(start, min(start + 500, len(scenes)))
+            english += scene_captions(scenes, indices, "en")
+            truth += scene_captions(scenes, indices, "zh")
+            found += model.greedy_decode(english[start:])
+    return {
+        "bleu4": bleu4([[t] for t in truth], found),
+        "exact": sum(f == t for f, t in zip(found, truth, strict=True)) / len(truth),
+        "n": len(truth),
+        "examples": [{"en": caption_text(english[i], "en"), "truth": caption_text(truth[i], "zh"),
+                      "found": caption_text(found[i], "zh")} for i in range(min(examples, len(truth)))],
+    }  # fmt: skip
