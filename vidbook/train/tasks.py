@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vidbook.errors import BadValueError
-from vidbook.train import captioning, detection, segmentation
+from vidbook.train import captioning, detection, qa, segmentation
 from vidbook.train.objective import Objective
 
 if TYPE_CHECKING:
@@ -109,6 +109,19 @@ SCENE_TASKS: dict[str, Task] = {
         lambda t: (
             "test BLEU-4 / exact (en -> zh)",
             f"{t['bleu4']:.3f} / {t['exact']:.3f} ({t['n']} captions)",
+        ),  # fmt: skip
+        clip_only=False,
+    ),
+    "qa": Task(
+        "qa",
+        qa.QA_MODELS,
+        qa.qa_parts,
+        lambda spec: qa.VideoQA(),
+        qa.qa_test,
+        lambda t: (
+            "test accuracy: all / temporal (prior)",
+            f"{t['acc']:.3f} / "
+            f"{t['acc_temporal']:.3f} ({t['prior_acc']:.3f}, {t['scenes']} scenes)",
         ),  # fmt: skip
         clip_only=False,
     ),
