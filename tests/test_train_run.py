@@ -157,6 +157,7 @@ def test_a_segmentation_run_reports_j_and_f(tmp_path, capsys):
         ("captioning", "captioner_1frame", "test BLEU-4 / CIDEr / motion words (en, beam)"),
         ("translation", "translator", "test BLEU-4 / exact (en -> zh)"),
         ("qa", "video_qa_single_frame", "test accuracy: all / temporal (prior)"),
+        ("retrieval", "clip_towers", "test R@1 text->video / video->text"),
     ],
 )
 def test_language_runs_report_their_field_metrics(tmp_path, capsys, task, model, headline):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vidbook.errors import BadValueError
-from vidbook.train import captioning, detection, qa, segmentation
+from vidbook.train import captioning, detection, qa, retrieval, segmentation
 from vidbook.train.objective import Objective
 
 if TYPE_CHECKING:
@@ -122,6 +122,19 @@ SCENE_TASKS: dict[str, Task] = {
             "test accuracy: all / temporal (prior)",
             f"{t['acc']:.3f} / "
             f"{t['acc_temporal']:.3f} ({t['prior_acc']:.3f}, {t['scenes']} scenes)",
+        ),  # fmt: skip
+        clip_only=False,
+    ),
+    "retrieval": Task(
+        "retrieval",
+        retrieval.RETRIEVERS,
+        retrieval.retrieval_parts,
+        lambda spec: retrieval.Retrieval(),
+        retrieval.retrieval_test,
+        lambda t: (
+            "test R@1 text->video / video->text",
+            f"{t['t2v_r1']:.3f} / "
+            f"{t['v2t_r1']:.3f} (gallery {t['n']}, chance {t['chance_r1']:.4f})",
         ),  # fmt: skip
         clip_only=False,
     ),
