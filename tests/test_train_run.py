@@ -170,3 +170,15 @@ def test_language_runs_report_their_field_metrics(tmp_path, capsys, task, model,
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["task"] == task and report["flops_per_clip_train"] is None
     assert report["history"][0]["val_loss"] > 0
+
+
+def test_scene_sets_follow_the_spec():
+    from vidbook.train.scene_sets import scene_set
+
+    spec = RunSpec(model="center_detector", task="detection", clip_shape=ClipShape(4, 16, 16),
+                   train_size=30, val_size=10, seed=3, difficulty="easy")  # fmt: skip
+    train, test = scene_set(spec, "train"), scene_set(spec, "test")
+    assert (len(train), len(test), train.seed, train.difficulty) == (30, 10, 3, "easy")
+    assert train.clip_shape == ClipShape(4, 16, 16) and len(scene_set(spec, "test", 7)) == 7
+    with pytest.raises(BadValueError, match="split must be one of"):
+        scene_set(spec, "dev")

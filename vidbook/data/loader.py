@@ -95,11 +95,15 @@ class ClipLoader:
             order = order.repeat(-(-padded // n))[:padded][self.rank :: self.world_size]
         return order
 
+    def load(self, indices: torch.Tensor) -> dict:
+        """One batch of clips ``indices``; a loader that adds words (captions, questions)
+        overrides this and inherits the order, the epochs and the sharding."""
+        return self.dataset.batch(indices, device=self.device, captions=False)
+
     def __iter__(self) -> Iterator[dict]:
         order = self.order()
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            indices = order[start : start + self.batch_size]
-            yield self.dataset.batch(indices, device=self.device, captions=False)
+            yield self.load(order[start : start + self.batch_size])
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,14 +12,12 @@ because one frame does not say which way anything moves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
-from vidbook.checks import check_int
-from vidbook.data import SynthScenes
+from vidbook.data import ClipLoader, SynthScenes
 from vidbook.data.scene_text import LANGUAGES, caption_text, caption_tokens
 from vidbook.errors import BadValueError
 from vidbook.eval.language import bleu4, caption_metrics, motion_word_accuracy
@@ -27,6 +25,7 @@ from vidbook.models.captioner import PAD, Captioner, CaptionerConfig, caption_id
 from vidbook.models.translator import Translator, TranslatorConfig, source_ids
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
@@ -89,53 +88,31 @@ def scene_captions(scenes: SynthScenes, indices: Any, lang: str) -> list[list[st
     return [caption_tokens(params.actors(i), lang) for i in range(len(params.index))]
 
 
-class CaptionLoader:
-    """Batches of SynthScenes clips with their captions as teacher-forcing ids.
+class CaptionLoader(ClipLoader):
+    """A ClipLoader of SynthScenes clips with their captions as teacher-forcing ids.
 
     Each batch: ``clip`` (B, 3, T, H, W), ``tokens_in`` and ``targets`` (B·k, L) for the k
-    languages of ``langs`` (rows b·k .. b·k + k - 1 are clip b's), and ``index`` (B,). The
-    order depends on ``seed`` and the epoch (``set_epoch``), as in ``ClipLoader``."""
+    languages of ``langs`` (rows b·k .. b·k + k - 1 are clip b's), and ``index`` (B,); the
+    order, epochs and sharding are ClipLoader's."""
 
     def __init__(self, scenes: SynthScenes, batch_size: int, langs: tuple[str, ...] = LANGUAGES,
-                 shuffle: bool = True, seed: int = 0, device: torch.device | None = None
-                 ) -> None:  # fmt: skip
+                 **kwargs: Any) -> None:  # fmt: skip
         if not langs or any(lang not in LANGUAGES for lang in langs):
             raise BadValueError(f"langs must be a non-empty tuple of {LANGUAGES}, got {langs!r}")
-        self.scenes, self.batch_size = scenes, check_int("batch_size", batch_size)
-        self.langs, self.shuffle, self.seed, self.device = tuple(langs), shuffle, seed, device
-        self.epoch = 0
+        super().__init__(scenes, batch_size, **kwargs)
+        self.langs = tuple(langs)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return -(-len(self.scenes) // self.batch_size)
-
-    def __iter__(self) -> Iterator[dict]:
-        n = len(self.scenes)
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(n, generator=gen)
-        else:
-            order = torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            indices = order[start : start + self.batch_size]
-            batch = self.scenes.batch(indices, device=self.device, captions=False)
-            captions = [scene_captions(self.scenes, indices, lang) for lang in self.langs]
-            length = max(len(words) for each in captions for words in each) + 2
-            pairs = [
-                caption_ids(each, lang, length)
-                for each, lang in zip(captions, self.langs, strict=True)
-            ]
-            tokens_in = torch.stack([p[0] for p in pairs], dim=1).flatten(0, 1)  # (B·k, L)
-            targets = torch.stack([p[1] for p in pairs], dim=1).flatten(0, 1)
-            yield {"clip": batch["clip"], "tokens_in": tokens_in.to(batch["clip"].device),
-                   "targets": targets.to(batch["clip"].device), "index": indices}  # fmt: skip
-
-
-def _scenes(spec: RunSpec, split: str, size: int) -> SynthScenes:
-    return SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
-                       seed=spec.seed)  # fmt: skip
+    def load(self, indices: torch.Tensor) -> dict:
+        batch = self.dataset.batch(indices, device=self.device, captions=False)
+        captions = [scene_captions(self.dataset, indices, lang) for lang in self.langs]
+        length = max(len(words) for each in captions for words in each) + 2
+        pairs = [caption_ids(each, lang, length)
+                 for each, lang in zip(captions, self.langs, strict=True)]  # fmt: skip
+        tokens_in = torch.stack([p[0] for p in pairs], dim=1).flatten(0, 1)  # (B·k, L)
+        targets = torch.stack([p[1] for p in pairs], dim=1).flatten(0, 1)
+        dev = batch["clip"].device
+        return {"clip": batch["clip"], "tokens_in": tokens_in.to(dev),
+                "targets": targets.to(dev), "index": indices}  # fmt: skip
 
 
 def build_captioner(name: str) -> Captioner:
@@ -150,9 +127,9 @@ def captioning_parts(spec: RunSpec, dev: torch.device
     """Train and validation CaptionLoaders (both languages), the captioner ``spec.model``, and
     a description of the data."""
     model = build_captioner(spec.model)
-    train = CaptionLoader(_scenes(spec, "train", spec.train_size), spec.batch_size,
+    train = CaptionLoader(scene_set(spec, "train"), spec.batch_size,
                           seed=spec.seed, device=dev)  # fmt: skip
-    val = CaptionLoader(_scenes(spec, "val", spec.val_size), max(spec.batch_size, 64),
+    val = CaptionLoader(scene_set(spec, "val"), max(spec.batch_size, 64),
                         shuffle=False, device=dev)  # fmt: skip
     described = (
         f"SynthScenes {spec.train_size} train / {spec.val_size} val clips, {spec.clip_shape}, "
@@ -175,7 +152,7 @@ def captioning_test(model: Captioner, spec: RunSpec, dev: torch.device, beam: in
     validation size): per language, greedy and beam search (width ``beam``) each with
     ``bleu4``, ``cider``, ``motion_acc`` and ``n`` (the number of clips), and ``examples``
     captions (truth, greedy, beam) of the first clips."""
-    scenes = _scenes(spec, "test", spec.test_size or spec.val_size)
+    scenes = scene_set(spec, "test")
     found: dict[str, dict[str, list]] = {
         lang: {"truth": [], "greedy": [], "beam": []} for lang in LANGUAGES
     }
@@ -201,31 +178,15 @@ def captioning_test(model: Captioner, spec: RunSpec, dev: torch.device, beam: in
 # --------------------------------------------------------------------------------------------
 # English -> Chinese
 # --------------------------------------------------------------------------------------------
-class TranslationLoader:
-    """Batches of the English captions of SynthScenes (no clips are rendered) with their Chinese
-    ones: ``source`` (B, Ls) English ids, ``tokens_in`` and ``targets`` (B, L) Chinese."""
+class TranslationLoader(ClipLoader):
+    """A ClipLoader of the English captions of SynthScenes (no clips are rendered) with their
+    Chinese ones: ``source`` (B, Ls) English ids, ``tokens_in`` and ``targets`` (B, L) Chinese."""
 
-    def __init__(self, scenes: SynthScenes, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 device: torch.device | None = None) -> None:  # fmt: skip
-        self.scenes, self.batch_size = scenes, check_int("batch_size", batch_size)
-        self.shuffle, self.seed, self.device, self.epoch = shuffle, seed, device, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return -(-len(self.scenes) // self.batch_size)
-
-    def __iter__(self) -> Iterator[dict]:
-        n = len(self.scenes)
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            indices = order[start : start + self.batch_size]
-            english = scene_captions(self.scenes, indices, "en")
-            tokens_in, targets = caption_ids(scene_captions(self.scenes, indices, "zh"), "zh")
-            yield {"source": source_ids(english).to(self.device),
-                   "tokens_in": tokens_in.to(self.device), "targets": targets.to(self.device)}  # fmt: skip
+    def load(self, indices: torch.Tensor) -> dict:
+        english = scene_captions(self.dataset, indices, "en")
+        tokens_in, targets = caption_ids(scene_captions(self.dataset, indices, "zh"), "zh")
+        return {"source": source_ids(english).to(self.device),
+                "tokens_in": tokens_in.to(self.device), "targets": targets.to(self.device)}  # fmt: skip
 
 
 def translation_parts(spec: RunSpec, dev: torch.device
@@ -235,9 +196,9 @@ def translation_parts(spec: RunSpec, dev: torch.device
     if spec.model not in TRANSLATORS:
         raise BadValueError(f"translator must be one of {tuple(TRANSLATORS)}, got {spec.model!r}")
     model = Translator(TranslatorConfig(**TRANSLATORS[spec.model]))
-    train = TranslationLoader(_scenes(spec, "train", spec.train_size), spec.batch_size,
+    train = TranslationLoader(scene_set(spec, "train"), spec.batch_size,
                               seed=spec.seed, device=dev)  # fmt: skip
-    val = TranslationLoader(_scenes(spec, "val", spec.val_size), max(spec.batch_size, 64),
+    val = TranslationLoader(scene_set(spec, "val"), max(spec.batch_size, 64),
                             shuffle=False, device=dev)  # fmt: skip
     described = (f"SynthScenes captions, {spec.train_size} train / {spec.val_size} val pairs, "
                  "English -> Chinese")  # fmt: skip
@@ -249,7 +210,7 @@ def translation_test(model: Translator, spec: RunSpec, dev: torch.device, exampl
     """BLEU-4 of greedy English -> Chinese translations of the test split's captions
     (``spec.test_size`` scenes, default the validation size), the share translated exactly,
     the number of captions and a few examples."""
-    scenes = _scenes(spec, "test", spec.test_size or spec.val_size)
+    scenes = scene_set(spec, "test")
     english, truth, found = [], [], []
     with eval_mode(model):
         for start in range(0, len(scenes), 500):

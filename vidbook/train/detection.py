@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vidbook.data import ClipLoader, SynthScenes
+from vidbook.data import ClipLoader
 from vidbook.errors import BadValueError
 from vidbook.eval.detection import coco_detection_metrics, scene_targets
 from vidbook.eval.scene_tracking import tracking_comparison
 from vidbook.models.detection import CenterDetector, CenterDetectorConfig, decode, detection_loss
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
@@ -56,11 +57,7 @@ def detection_parts(
     spec: RunSpec, dev: torch.device
 ) -> tuple[ClipLoader, ClipLoader, CenterDetector, str]:
     """Train and validation loaders of SynthScenes, the detector ``spec.model``, a description."""
-    scenes = [
-        SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
-                    seed=spec.seed)
-        for split, size in (("train", spec.train_size), ("val", spec.val_size))
-    ]  # fmt: skip
+    scenes = [scene_set(spec, "train"), scene_set(spec, "val")]
     train = ClipLoader(scenes[0], batch_size=spec.batch_size, seed=spec.seed, device=dev)
     val = ClipLoader(scenes[1], batch_size=max(spec.batch_size, 64), shuffle=False, device=dev)
     model = CenterDetector(CenterDetectorConfig(**DETECTORS[spec.model]))
@@ -77,8 +74,7 @@ def detection_test(model: CenterDetector, spec: RunSpec, dev: torch.device) -> d
     detector with appearance channels also ``tracking``: MOTA, IDF1 and identity switches with
     IoU only and with appearance, on all clips and on the crossing ones
     (:func:`~vidbook.eval.scene_tracking.tracking_comparison`)."""
-    scenes = SynthScenes("test", size=spec.test_size or spec.val_size, clip_shape=spec.clip_shape,
-                         difficulty=spec.difficulty, seed=spec.seed)  # fmt: skip
+    scenes = scene_set(spec, "test")
     predictions, targets, found, truth = [], [], [], []
     keys = ("boxes", "visible", "track_id")
     with eval_mode(model):

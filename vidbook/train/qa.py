@@ -26,6 +26,7 @@ from vidbook.errors import BadValueError
 from vidbook.models.video_qa import CELL_CLASSES, VideoQAModel, question_tokenizer, video_qa
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
@@ -259,11 +260,7 @@ def qa_parts(spec: RunSpec, dev: torch.device) -> tuple[QALoader, QALoader, Vide
     (one of QA_MODELS) for ``spec.clip_shape``, and a description."""
     if spec.model not in QA_MODELS:
         raise BadValueError(f"the QA task trains one of {tuple(QA_MODELS)}, got {spec.model!r}")
-    scenes = [
-        SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
-                    seed=spec.seed)
-        for split, size in (("train", spec.train_size), ("val", spec.val_size))
-    ]  # fmt: skip
+    scenes = [scene_set(spec, "train"), scene_set(spec, "val")]
     train = QALoader(scenes[0], batch_size=spec.batch_size, seed=spec.seed, device=dev)
     val = QALoader(scenes[1], batch_size=max(spec.batch_size, 64), shuffle=False, device=dev)
     shape = spec.clip_shape
@@ -281,8 +278,7 @@ def qa_test(model: VideoQAModel, spec: RunSpec, dev: torch.device) -> dict:
     """Accuracy of ``model`` on the SynthScenes test split (``spec.test_size`` scenes, default
     the validation size, every question of each), overall and per type (``qa_accuracy``), with
     ``prior_<type>``: the accuracy of always giving the type's most frequent training answer."""
-    scenes = SynthScenes("test", size=spec.test_size or spec.val_size, clip_shape=spec.clip_shape,
-                         difficulty=spec.difficulty, seed=spec.seed)  # fmt: skip
+    scenes = scene_set(spec, "test")
     predicted, answers, kinds = [], [], []
     with eval_mode(model):
         for batch in QALoader(scenes, batch_size=64, shuffle=False, device=dev):
@@ -291,8 +287,7 @@ def qa_test(model: VideoQAModel, spec: RunSpec, dev: torch.device) -> dict:
             kinds.append(batch["kind"].cpu())
     predicted, answer, kind = (torch.cat(x) for x in (predicted, answers, kinds))
     out = qa_accuracy(predicted, answer, kind)
-    train = SynthScenes("train", size=spec.train_size, clip_shape=spec.clip_shape,
-                        difficulty=spec.difficulty, seed=spec.seed)  # fmt: skip
+    train = scene_set(spec, "train")
     prior = answer_prior(train)
     guess = torch.tensor([prior.get(name, 0) for name in QUESTION_TYPES])[kind.clamp(min=0)]
     prior_acc = qa_accuracy(torch.where(kind == NO_ANSWER, NO_ANSWER, guess), answer, kind)

@@ -10,7 +10,6 @@ caption and back (R@1, R@5, R@10, median rank, both ways; chance R@1 is 1 / gall
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,6 +23,7 @@ from vidbook.eval.retrieval import retrieval_metrics
 from vidbook.models.retrieval import RetrievalConfig, RetrievalModel, info_nce
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
@@ -67,15 +67,10 @@ class CaptionIdLoader(ClipLoader):
         super().__init__(dataset, batch_size, **kwargs)
         self.tokenizer = caption_tokenizer()
 
-    def __iter__(self) -> Iterator[dict]:
-        order = self.order()
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            indices = order[start : start + self.batch_size]
-            batch = self.dataset.batch(indices, device=self.device, captions=False)
-            batch["ids"] = caption_ids(self.dataset, indices, self.tokenizer).to(
-                batch["clip"].device
-            )
-            yield batch
+    def load(self, indices: torch.Tensor) -> dict:
+        batch = self.dataset.batch(indices, device=self.device, captions=False)
+        batch["ids"] = caption_ids(self.dataset, indices, self.tokenizer).to(batch["clip"].device)
+        return batch
 
 
 class Retrieval(Objective):
@@ -113,11 +108,7 @@ def retrieval_parts(
     """Train and validation batches of SynthScenes clips with caption ids, the two-tower model
     ``spec.model`` and a description. With a train split of 20,000 and one or two epochs,
     nearly every step sees fresh clips (rendering is fast enough to draw them as it goes)."""
-    scenes = [
-        SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
-                    seed=spec.seed)
-        for split, size in (("train", spec.train_size), ("val", spec.val_size))
-    ]  # fmt: skip
+    scenes = [scene_set(spec, "train"), scene_set(spec, "val")]
     train = CaptionIdLoader(scenes[0], spec.batch_size, seed=spec.seed, device=dev, drop_last=True)
     val = CaptionIdLoader(scenes[1], spec.batch_size, shuffle=False, device=dev, drop_last=True)
     model = build_retriever(spec.model, spec.clip_shape)
@@ -174,8 +165,7 @@ def retrieval_test(model: RetrievalModel, spec: RunSpec, dev: torch.device,
     test clips whose captions are all distinct (:func:`retrieval_gallery`; default
     ``spec.test_size``, else :data:`GALLERY_SIZE`), plus ``n`` and ``chance_r1`` (1 / size)."""
     size = size or spec.test_size or GALLERY_SIZE
-    scenes = SynthScenes("test", size=max(4 * size, 2000), clip_shape=spec.clip_shape,
-                         difficulty=spec.difficulty, seed=spec.seed)  # fmt: skip
+    scenes = scene_set(spec, "test", size=max(4 * size, 2000))
     gallery = retrieval_gallery(scenes, size)
     video, text = embed_gallery(model, scenes, gallery, dev)
     return {**retrieval_metrics(RetrievalModel.similarity(video, text)), "chance_r1": 1 / size}

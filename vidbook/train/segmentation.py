@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vidbook.data import ClipLoader, SynthScenes
+from vidbook.data import ClipLoader
 from vidbook.errors import BadValueError
 from vidbook.eval.segmentation import video_segmentation_metrics
 from vidbook.models.segmentation import (
@@ -19,6 +19,7 @@ from vidbook.models.segmentation import (
 )
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
@@ -62,19 +63,14 @@ def segmenter(name: str) -> tuple[VideoSegmenter, Segmentation]:
     return VideoSegmenter(SegmenterConfig(**entry["config"])), Segmentation(entry["target"])
 
 
-def _scenes(spec: RunSpec, split: str, size: int) -> SynthScenes:
-    return SynthScenes(split, size=size, clip_shape=spec.clip_shape, difficulty=spec.difficulty,
-                       seed=spec.seed)  # fmt: skip
-
-
 def segmentation_parts(
     spec: RunSpec, dev: torch.device
 ) -> tuple[ClipLoader, ClipLoader, VideoSegmenter, str]:
     """Train and validation loaders of SynthScenes, the segmenter ``spec.model``, a description."""
     model, objective = segmenter(spec.model)
-    train = ClipLoader(_scenes(spec, "train", spec.train_size), batch_size=spec.batch_size,
+    train = ClipLoader(scene_set(spec, "train"), batch_size=spec.batch_size,
                        seed=spec.seed, device=dev)  # fmt: skip
-    val = ClipLoader(_scenes(spec, "val", spec.val_size), batch_size=max(spec.batch_size, 64),
+    val = ClipLoader(scene_set(spec, "val"), batch_size=max(spec.batch_size, 64),
                      shuffle=False, device=dev)  # fmt: skip
     described = (
         f"SynthScenes {spec.train_size} train / {spec.val_size} val clips, {spec.clip_shape}, "
@@ -88,7 +84,7 @@ def segmentation_test(model: VideoSegmenter, spec: RunSpec, dev: torch.device, t
     """J, F and J&F (DAVIS definitions, ``vidbook.eval.segmentation``) of ``model``'s masks of
     ``target`` on the SynthScenes test split (``spec.test_size`` clips, default the validation
     size): the mask of a clip is one object, scored on the frames where it is not empty."""
-    scenes = _scenes(spec, "test", spec.test_size or spec.val_size)
+    scenes = scene_set(spec, "test")
     predicted, truth = [], []
     with eval_mode(model):
         for batch in ClipLoader(scenes, batch_size=64, shuffle=False, device=dev):
