@@ -54,15 +54,16 @@ class Captioning(Objective):
     """Teacher forcing: inputs ``(clip, tokens_in)``, targets the next tokens (B·k, L);
     cross-entropy over the vocabulary with <pad> ignored (a mean over the real tokens)."""
 
+    source = "clip"  # the batch key of what the decoder attends to
+
     def unpack(self, batch: Any) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        if not isinstance(batch, dict) or any(k not in batch for k in ("clip", "tokens_in",
-                                                                          "targets")):  # fmt: skip
+        keys = (self.source, "tokens_in", "targets")
+        if not isinstance(batch, dict) or any(k not in batch for k in keys):
             got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
             raise BadValueError(
-                f"a captioning batch is a dict with 'clip', 'tokens_in' and 'targets' "
-                f"(CaptionLoader makes them), got {got}"
+                f"a {type(self).__name__.lower()} batch is a dict with {list(keys)}, got {got}"
             )
-        return (batch["clip"], batch["tokens_in"]), batch["targets"]
+        return (batch[self.source], batch["tokens_in"]), batch["targets"]
 
     def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         _check_lm_batch(output, targets)
@@ -72,14 +73,7 @@ class Captioning(Objective):
 class Translation(Captioning):
     """The same next-token cross-entropy, inputs ``(source ids, tokens_in)``."""
 
-    def unpack(self, batch: Any) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        if not isinstance(batch, dict) or any(k not in batch for k in ("source", "tokens_in",
-                                                                          "targets")):  # fmt: skip
-            got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-            raise BadValueError(
-                f"a translation batch is a dict with 'source', 'tokens_in' and 'targets', got {got}"
-            )
-        return (batch["source"], batch["tokens_in"]), batch["targets"]
+    source = "source"
 
 
 def scene_captions(scenes: SynthScenes, indices: Any, lang: str) -> list[list[str]]:
