@@ -133,7 +133,7 @@ class ShiftMLP(nn.Module):
         return x + self.mlp(self.norm(self.shift(x)))
 
 
-class VideoEncoder(nn.Module):
+class QAVideoEncoder(nn.Module):
     """Clips (B, 3, T, H, W) -> space-time tokens (B, T' h w, d_model) with positions added;
     T' = T / time_stride, or 1 for the single-frame encoder."""
 
@@ -217,7 +217,7 @@ class VideoQAModel(nn.Module):
         self.config = cfg = config or VideoQAConfig()
         d = cfg.d_model
         self.vocab_size = len(question_tokenizer())
-        self.video = VideoEncoder(cfg)
+        self.video = QAVideoEncoder(cfg)
         self.registers = nn.Parameter(torch.randn(1, cfg.registers, d) * 0.02)
         self.embed = nn.Embedding(self.vocab_size, d, padding_idx=0)
         self.pos_q = nn.Parameter(torch.randn(MAX_QUESTION_LENGTH, d) * 0.02)
