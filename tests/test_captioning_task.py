@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from vidbook.clip_shape import ClipShape
 from vidbook.data import SynthScenes
 from vidbook.errors import BadValueError
-from vidbook.models.captioner import PAD, TOKENIZER, Captioner, words_of
+from vidbook.models.captioner import PAD, TOKENIZER, Captioner, CaptionerConfig, words_of
 from vidbook.models.translator import Translator
 from vidbook.train import Trainer
 from vidbook.train.captioning import (
@@ -18,6 +18,7 @@ from vidbook.train.captioning import (
     CaptionLoader,
     Translation,
     TranslationLoader,
+    captioning_objective,
     captioning_parts,
     captioning_test,
     scene_captions,
@@ -25,6 +26,7 @@ from vidbook.train.captioning import (
     translation_test,
 )
 from vidbook.train.runner import RunSpec
+from vidbook.train.scene_cells import cell_loss, cell_targets
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SHAPE = ClipShape(8, 32, 32)
@@ -116,3 +118,39 @@ def test_translation_parts_loader_and_test() -> None:
     assert report["n"] == 3 and 0 <= report["bleu4"] <= 1 and 0 <= report["exact"] <= 1
     with pytest.raises(BadValueError, match="translator must be one of"):
         translation_parts(_spec("captioner"), torch.device("cpu"))
+
+
+def test_the_cell_loss_is_added_to_the_caption_loss_with_its_weight() -> None:
+    torch.manual_seed(0)
+    scenes = SynthScenes("train", size=4, clip_shape=SHAPE)
+    batch = next(iter(CaptionLoader(scenes, batch_size=4, shuffle=False)))
+    model = captioning_parts(_spec(), torch.device("cpu"))[2]
+    assert model.cell_head is not None  # "captioner" is built with a cell head
+    objective = captioning_objective("captioner", cell_weight=0.5)
+    inputs, targets = objective.unpack(batch)
+    assert inputs[2] is True and torch.equal(targets["tokens"], batch["targets"])
+    logits, cells = model(*inputs)
+    grid = model.encoder.grid(batch["clip"])
+    assert grid == (4, 4, 4) and cells.shape == (4, *grid, cells.shape[-1])
+    words = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), ignore_index=PAD)
+    expected = words + 0.5 * cell_loss(cells, cell_targets(batch))
+    torch.testing.assert_close(objective.loss((logits, cells), targets), expected)
+    # Words only: the same logits give the caption loss alone.
+    plain = captioning_objective("captioner_words")
+    assert plain.cell_weight == 0.0 and len(plain.unpack(batch)[0]) == 2
+    torch.testing.assert_close(plain.loss(logits, batch["targets"]), words)
+
+
+def test_cells_bad_input() -> None:
+    words_only = captioning_parts(_spec("captioner_words"), torch.device("cpu"))[2]
+    clip, tokens = torch.rand(2, 3, 8, 32, 32), torch.ones(2, 4, dtype=torch.long)
+    with pytest.raises(BadValueError, match="no cell head: build it with cells=True"):
+        words_only(clip, tokens, cells=True)
+    with pytest.raises(BadValueError, match="cells must be True or False"):
+        CaptionerConfig(cells=1)
+    with pytest.raises(BadValueError, match="cell_weight must be a number >= 0"):
+        Captioning(cell_weight=-1)
+    with pytest.raises(BadValueError, match="instances"):  # the cell loss needs the masks
+        Captioning(cell_weight=1.0).unpack({"clip": clip, "tokens_in": tokens, "targets": tokens})
+    with pytest.raises(BadValueError, match="captioner must be one of"):
+        captioning_objective("c3d")

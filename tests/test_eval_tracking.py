@@ -16,14 +16,8 @@ import vidbook.eval.tracking as tracking
 from vidbook.clip_shape import ClipShape
 from vidbook.data.scenes import SynthScenes
 from vidbook.errors import BadValueError
-from vidbook.eval.tracking import (
-    KalmanBoxFilter,
-    Tracker,
-    mot_metrics,
-    mot_metrics_clips,
-    scene_ground_truth,
-    track_clip,
-)
+from vidbook.eval.mot import mot_metrics, mot_metrics_clips, scene_ground_truth
+from vidbook.eval.tracking import KalmanBoxFilter, Tracker, track_clip
 
 mm = pytest.importorskip("motmetrics")
 pytest.importorskip("scipy")
@@ -243,3 +237,25 @@ def test_optional_packages_are_imported_inside_functions():
     top = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     top |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
     assert not {m for m in top if m and m.split(".")[0] in ("pycocotools", "scipy", "motmetrics")}
+
+
+def test_a_ground_truth_id_that_jumps_is_refused():
+    # Two objects 50 pixels apart whose ids are swapped on frame 2 by mistake: id 2 jumps 50
+    # pixels (3.5 box diagonals of 14.1) between frames 1 and 2.
+    a, b = box(0, 0, 10, 10), box(50, 0, 60, 10)
+    gt = [[(1, a), (2, b)], [(1, a), (2, b)], [(2, a), (1, b)]]
+    with pytest.raises(
+        BadValueError,
+        match=r"gt: track id 2 jumps 50\.0 pixels between frames 1 and 2 \(3\.5 box diagonals",
+    ):
+        mot_metrics(gt, gt)
+    with pytest.raises(BadValueError, match=r"gt\[1\]: track id 2 jumps"):
+        mot_metrics_clips([gt[:2], gt], [gt[:2], gt])
+    # The same ids with a gap of one frame between the two boxes are no jump (the object may
+    # have been hidden), nor is a fast object when the check is switched off or loosened.
+    assert mot_metrics([[(1, a)], [], [(1, b)]], [[(1, a)], [], [(1, b)]])["mota"] == 1.0
+    assert mot_metrics(gt, gt, max_gt_jump=None)["mota"] == 1.0
+    assert mot_metrics(gt, gt, max_gt_jump=4.0)["mota"] == 1.0
+    for bad in (0, -1.0, "far"):
+        with pytest.raises(BadValueError, match="max_gt_jump must be a number > 0 or None"):
+            mot_metrics(gt, gt, max_gt_jump=bad)

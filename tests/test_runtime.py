@@ -163,3 +163,15 @@ def test_a_notebook_on_a_device_that_is_not_there_stops_at_its_first_cell(
     monkeypatch.setenv(runtime.DEVICE_ENV, "cuda:1")
     with pytest.raises(BadValueError, match=r"VIDBOOK_DEVICE='cuda:1': .* available here: cpu"):
         vidbook.setup_notebook()
+
+
+def test_fast_bf16_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert vidbook.fast_bf16("cuda") is True
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert vidbook.fast_bf16("cuda") is False
+    assert vidbook.fast_bf16("meta") is False
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert vidbook.fast_bf16("cpu") is False
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert vidbook.fast_bf16("cpu") is True

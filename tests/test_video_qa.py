@@ -24,14 +24,13 @@ from vidbook.train.qa import (
     QALoader,
     VideoQA,
     answer_prior,
-    cell_loss,
-    cell_targets,
     encode_questions,
     qa_accuracy,
     qa_parts,
     qa_test,
 )
 from vidbook.train.runner import RunSpec
+from vidbook.train.scene_cells import cell_loss, cell_targets
 
 SMALL = ClipShape(8, 16, 16)
 TINY = {"d_model": 32, "heads": 2, "patch": 4, "frames": 8, "height": 16, "width": 16}

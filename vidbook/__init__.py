@@ -19,6 +19,7 @@ from vidbook.clip_shape import ClipShape
 from vidbook.errors import VidbookError
 from vidbook.runtime import (
     device,
+    fast_bf16,
     profile,
     provenance,
     resolve_device,
@@ -32,6 +33,7 @@ __all__ = [
     "VidbookError",
     "__version__",
     "device",
+    "fast_bf16",
     "profile",
     "provenance",
     "resolve_device",

@@ -112,6 +112,21 @@ def _accelerator_is(kind: str) -> bool:
     return current is not None and current.type == kind
 
 
+def fast_bf16(dev: torch.device | str | None = None) -> bool:
+    """True where bf16 autocast is fast on ``dev`` (default: :func:`device`): a CUDA GPU with
+    bf16, or a CPU whose oneDNN kernels have bf16 instructions (AVX-512 BF16, AMX). On other
+    CPUs bf16 is emulated and slower than float32."""
+    dev = torch.device(dev) if dev is not None else device()
+    if dev.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if dev.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def profile() -> str:
     """``"quick"`` (small runs, CPU) or ``"full"`` (published sizes, CUDA).
 

@@ -7,7 +7,8 @@
 - ``capstone`` and ``capstone_server``: the capstone's grader, with clips drawn by a separate
   process that keeps the labels until every prediction is in;
 - the field's metrics for chapter 7's tasks: ``detection`` (COCO AP with pycocotools),
-  ``tracking`` (a SORT-style tracker; MOTA and IDF1 with motmetrics), ``segmentation`` (DAVIS J
+  ``tracking`` (a SORT-style tracker) and ``mot`` (MOTA and IDF1 with motmetrics),
+  ``scene_tracking`` (both on SynthScenes), ``segmentation`` (DAVIS J
   and F), ``language`` (BLEU-4 and CIDEr with pycocoevalcap; motion words), ``retrieval``
   (R@K, median rank). Their libraries are imported only when a metric is computed.
 """
@@ -15,6 +16,7 @@
 from vidbook.eval.capstone import GradeReport, grade, test_set
 from vidbook.eval.detection import box_iou, coco_detection_metrics, scene_targets
 from vidbook.eval.language import bleu4, caption_metrics, cider, motion_word_accuracy
+from vidbook.eval.mot import mot_metrics
 from vidbook.eval.multiview import multi_view_clips, predict_views
 from vidbook.eval.predict import class_probabilities, predict, preprocess, sample_indices
 from vidbook.eval.retrieval import retrieval_metrics
@@ -24,7 +26,7 @@ from vidbook.eval.segmentation import (
     region_similarity,
     video_segmentation_metrics,
 )
-from vidbook.eval.tracking import Tracker, mot_metrics, track_clip
+from vidbook.eval.tracking import Tracker, track_clip
 
 __all__ = [
     "GradeReport",

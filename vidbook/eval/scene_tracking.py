@@ -13,7 +13,8 @@ import torch
 
 from vidbook.errors import BadValueError
 from vidbook.eval.detection import box_iou
-from vidbook.eval.tracking import mot_metrics_clips, scene_ground_truth, track_clip
+from vidbook.eval.mot import mot_metrics_clips, scene_ground_truth
+from vidbook.eval.tracking import track_clip
 
 _REPORTED = ("mota", "idf1", "num_switches", "num_false_positives", "num_misses", "num_objects")
 

@@ -33,6 +33,7 @@ from vidbook.data.scene_text import LANGUAGES, VOCAB
 from vidbook.data.tokenizer import WordTokenizer
 from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
+from vidbook.models.video_blocks import CELL_CLASSES
 from vidbook.scratch.transformer import TransformerDecoderLayer
 
 LANG_TOKENS = {lang: f"<{lang}>" for lang in LANGUAGES}  # the first token of a caption
@@ -186,7 +187,9 @@ class CaptionerConfig:
     """``width`` CNN channels (twice that after the second stage), ``d_model`` token width,
     ``heads`` attention heads, ``layers`` decoder layers; the encoder's grid is the clip
     downsampled by ``space_stride`` (4 or 8) in H and W and by ``time_stride`` (1, 2, 4) in T;
-    ``single_frame``: the encoder sees the middle frame only (the baseline without motion)."""
+    ``single_frame``: the encoder sees the middle frame only (the baseline without motion);
+    ``cells``: a cell head reads every video token (what is where, and moving: see
+    ``vidbook.train.scene_cells``) for an auxiliary loss."""
 
     width: int = 16
     d_model: int = 64
@@ -195,6 +198,7 @@ class CaptionerConfig:
     space_stride: int = 8
     time_stride: int = 4
     single_frame: bool = False
+    cells: bool = False
 
     def __post_init__(self) -> None:
         check_int("width", self.width, 4)
@@ -208,8 +212,9 @@ class CaptionerConfig:
             raise BadValueError(f"time_stride must be 1, 2 or 4, got {self.time_stride!r}")
         if self.space_stride not in (4, 8):
             raise BadValueError(f"space_stride must be 4 or 8, got {self.space_stride!r}")
-        if not isinstance(self.single_frame, bool):
-            raise BadValueError(f"single_frame must be True or False, got {self.single_frame!r}")
+        for name in ("single_frame", "cells"):
+            if not isinstance(getattr(self, name), bool):
+                raise BadValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 def _conv_bn(cin: int, cout: int, kernel: tuple, stride: tuple) -> list[nn.Module]:
@@ -242,6 +247,12 @@ class VideoEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(cfg.d_model)
         self.single_frame = cfg.single_frame
+        self.strides = (cfg.time_stride, cfg.space_stride)
+
+    def grid(self, clip: torch.Tensor) -> tuple[int, int, int]:
+        """(T', H', W'): the grid of video tokens of ``clip`` (B, 3, T, H, W)."""
+        frames = 1 if self.single_frame else -(-clip.shape[2] // self.strides[0])
+        return frames, -(-clip.shape[3] // self.strides[1]), -(-clip.shape[4] // self.strides[1])
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         check_clips(clip, 3, "VideoEncoder")
@@ -268,8 +279,12 @@ class Captioner(nn.Module):
         self.config = cfg = config or CaptionerConfig()
         self.encoder = VideoEncoder(cfg)
         self.decoder = CaptionDecoder(len(TOKENIZER), cfg.d_model, cfg.heads, cfg.layers)
+        self.cell_head = nn.Linear(cfg.d_model, sum(CELL_CLASSES)) if cfg.cells else None
 
-    def forward(self, clip: torch.Tensor, tokens_in: torch.Tensor) -> torch.Tensor:
+    def forward(self, clip: torch.Tensor, tokens_in: torch.Tensor, cells: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Logits (B·k, L, V); with ``cells`` (a captioner built with ``cells=True``), also the
+        cell logits (B, T', H', W', sum(CELL_CLASSES)) of the encoder's grid."""
         memory = self.encoder(clip)  # (B, S, d)
         if tokens_in.ndim != 2 or tokens_in.shape[0] % memory.shape[0]:
             raise BadValueError(
@@ -277,9 +292,12 @@ class Captioner(nn.Module):
                 f"{tuple(tokens_in.shape)}"
             )
         per_clip = tokens_in.shape[0] // memory.shape[0]
-        if per_clip > 1:
-            memory = memory.repeat_interleave(per_clip, dim=0)
-        return self.decoder(tokens_in, memory)
+        logits = self.decoder(tokens_in, memory.repeat_interleave(per_clip, dim=0))
+        if not cells:
+            return logits
+        if self.cell_head is None:
+            raise BadValueError("this captioner has no cell head: build it with cells=True")
+        return logits, self.cell_head(memory).view(len(clip), *self.encoder.grid(clip), -1)
 
     def _start(self, clip: torch.Tensor, lang: str) -> tuple[torch.Tensor, torch.Tensor]:
         first = _check_lang(lang)

@@ -33,15 +33,12 @@ from torch import nn
 
 from vidbook.checks import check_int
 from vidbook.data.scene_text import ANSWERS, VOCAB
-from vidbook.data.synth import CLASSES, COLOURS, SHAPES
 from vidbook.data.tokenizer import WordTokenizer
 from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
+from vidbook.models.video_blocks import CELL_CLASSES
 
 MAX_QUESTION_LENGTH = 16  # tokens, <bos> and <eos> included (the templates need at most 13)
-# What the cell head says of each cell (0 = background in each): the colour, shape and motion
-# class of the actor there, and whether it is moving at that moment (1 no, 2 yes).
-CELL_CLASSES = (len(COLOURS) + 1, len(SHAPES) + 1, len(CLASSES) + 1, 3)
 
 
 def question_tokenizer() -> WordTokenizer:

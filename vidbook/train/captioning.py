@@ -25,16 +25,19 @@ from vidbook.models.captioner import PAD, Captioner, CaptionerConfig, caption_id
 from vidbook.models.translator import Translator, TranslatorConfig, source_ids
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+from vidbook.train.scene_cells import cell_loss, cell_targets
 from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
 
-# Captioners by name, with the settings measured in chapter 7.2.
-_SMALL = {"width": 16, "d_model": 64, "heads": 4, "layers": 2, "space_stride": 8, "time_stride": 4}
+# Captioners by name, with the settings measured in chapter 7.2 (for 8 x 32 x 32 clips: a grid of
+# 4 x 4 x 4 video tokens; 8 frames show every motion and cost half of 16).
+_SMALL = {"width": 16, "d_model": 64, "heads": 4, "layers": 2, "space_stride": 8, "time_stride": 2}
 CAPTIONERS = {
-    "captioner": {**_SMALL, "single_frame": False},
-    "captioner_1frame": {**_SMALL, "single_frame": True},  # the baseline: the middle frame only
+    "captioner": {**_SMALL, "single_frame": False, "cells": True},
+    "captioner_words": {**_SMALL, "single_frame": False, "cells": False},  # taught by words only
+    "captioner_1frame": {**_SMALL, "single_frame": True, "cells": True},  # the middle frame only
 }
 TRANSLATORS = {"translator": {"d_model": 64, "heads": 4, "layers": 2}}
 
@@ -52,22 +55,42 @@ def _check_lm_batch(output: Any, targets: Any) -> None:
 
 class Captioning(Objective):
     """Teacher forcing: inputs ``(clip, tokens_in)``, targets the next tokens (B·k, L);
-    cross-entropy over the vocabulary with <pad> ignored (a mean over the real tokens)."""
+    cross-entropy over the vocabulary with <pad> ignored (a mean over the real tokens).
+
+    ``cell_weight`` > 0 (for a captioner with a cell head) adds the auxiliary cell loss,
+    weighted so: what is where in each cell of the encoder's grid, and whether it is moving
+    (``vidbook.train.scene_cells``)."""
 
     source = "clip"  # the batch key of what the decoder attends to
 
-    def unpack(self, batch: Any) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def __init__(self, cell_weight: float = 0.0) -> None:
+        if not (isinstance(cell_weight, (int, float)) and cell_weight >= 0):
+            raise BadValueError(f"cell_weight must be a number >= 0, got {cell_weight!r}")
+        self.cell_weight = float(cell_weight)
+
+    def unpack(self, batch: Any) -> tuple[tuple, Any]:
         keys = (self.source, "tokens_in", "targets")
+        keys += (
+            ("instances", "colour", "shape", "motion", "start", "end") if self.cell_weight else ()
+        )
         if not isinstance(batch, dict) or any(k not in batch for k in keys):
             got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
             raise BadValueError(
                 f"a {type(self).__name__.lower()} batch is a dict with {list(keys)}, got {got}"
             )
-        return (batch[self.source], batch["tokens_in"]), batch["targets"]
+        if not self.cell_weight:
+            return (batch[self.source], batch["tokens_in"]), batch["targets"]
+        targets = {"tokens": batch["targets"], "cells": cell_targets(batch)}
+        return (batch[self.source], batch["tokens_in"], True), targets
 
-    def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        _check_lm_batch(output, targets)
-        return F.cross_entropy(output.float().flatten(0, 1), targets.flatten(), ignore_index=PAD)
+    def loss(self, output: Any, targets: Any) -> torch.Tensor:
+        logits, cells = output if isinstance(output, tuple) else (output, None)
+        tokens = targets["tokens"] if isinstance(targets, dict) else targets
+        _check_lm_batch(logits, tokens)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), tokens.flatten(), ignore_index=PAD)
+        if self.cell_weight and cells is not None:
+            loss = loss + self.cell_weight * cell_loss(cells, targets["cells"])
+        return loss
 
 
 class Translation(Captioning):
@@ -85,9 +108,10 @@ def scene_captions(scenes: SynthScenes, indices: Any, lang: str) -> list[list[st
 class CaptionLoader(ClipLoader):
     """A ClipLoader of SynthScenes clips with their captions as teacher-forcing ids.
 
-    Each batch: ``clip`` (B, 3, T, H, W), ``tokens_in`` and ``targets`` (B·k, L) for the k
-    languages of ``langs`` (rows b·k .. b·k + k - 1 are clip b's), and ``index`` (B,); the
-    order, epochs and sharding are ClipLoader's."""
+    Each batch: the SynthScenes batch (``clip`` (B, 3, T, H, W), boxes, masks, actors ...),
+    ``tokens_in`` and ``targets`` (B·k, L) for the k languages of ``langs`` (rows
+    b·k .. b·k + k - 1 are clip b's), and ``index`` (B,); the order, epochs and sharding are
+    ClipLoader's."""
 
     def __init__(self, scenes: SynthScenes, batch_size: int, langs: tuple[str, ...] = LANGUAGES,
                  **kwargs: Any) -> None:  # fmt: skip
@@ -105,8 +129,15 @@ class CaptionLoader(ClipLoader):
         tokens_in = torch.stack([p[0] for p in pairs], dim=1).flatten(0, 1)  # (B·k, L)
         targets = torch.stack([p[1] for p in pairs], dim=1).flatten(0, 1)
         dev = batch["clip"].device
-        return {"clip": batch["clip"], "tokens_in": tokens_in.to(dev),
-                "targets": targets.to(dev), "index": indices}  # fmt: skip
+        return {**batch, "tokens_in": tokens_in.to(dev), "targets": targets.to(dev),
+                "index": indices}  # fmt: skip
+
+
+def captioning_objective(name: str, cell_weight: float = 1.0) -> Captioning:
+    """The objective of captioner ``name``: with the cell loss (weight ``cell_weight``) if it
+    has a cell head."""
+    build_captioner(name)  # checks the name
+    return Captioning(cell_weight if CAPTIONERS[name]["cells"] else 0.0)
 
 
 def build_captioner(name: str) -> Captioner:

@@ -21,11 +21,11 @@ import torch.nn.functional as F
 
 from vidbook.data import ClipLoader, SynthScenes
 from vidbook.data.scene_text import ANSWERS, QUESTION_TYPES, TEMPORAL, Question, questions_for
-from vidbook.data.synth import CLASSES
 from vidbook.errors import BadValueError
-from vidbook.models.video_qa import CELL_CLASSES, VideoQAModel, question_tokenizer, video_qa
+from vidbook.models.video_qa import VideoQAModel, question_tokenizer, video_qa
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
+from vidbook.train.scene_cells import cell_loss, cell_targets
 from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
@@ -155,50 +155,6 @@ class VideoQA(Objective):
         answer = targets["answer"]
         right = (logits.detach().argmax(-1) == answer) | (answer == NO_ANSWER)
         return right.reshape(len(answer), -1).all(dim=1).sum()
-
-
-def cell_targets(batch: dict) -> torch.Tensor:
-    """(B, T, H, W, 4) long: per pixel the colour, shape and motion class (+1; 0 background) of
-    the actor seen there and whether it is moving then (0 background, 1 no, 2 yes), from a
-    SynthScenes batch's ``instances``, ``colour``, ``shape``, ``motion``, ``start`` and ``end``."""
-    instances = batch["instances"].long()  # (B, T, H, W): 0 background, k = slot k - 1
-    b, t = instances.shape[:2]
-    dev = instances.device
-
-    def table(x: torch.Tensor) -> torch.Tensor:  # (B, A, ...) -> (B, 1 + A, ...), 0 first
-        return torch.cat([torch.zeros_like(x[:, :1]), x], dim=1)
-
-    when = torch.linspace(0, 1, t, device=dev)  # (T,)
-    start, end = batch["start"].to(dev)[..., None], batch["end"].to(dev)[..., None]
-    static = batch["motion"].to(dev) == CLASSES.index("static")
-    moving = (when >= start) & (when <= end) & ~static[..., None]  # (B, A, T)
-    moving = table(1 + moving.long())  # (B, 1 + A, T)
-    rows = torch.arange(b, device=dev)[:, None, None, None]
-    frames = torch.arange(t, device=dev)[None, :, None, None]
-    out = [table(batch[k].to(dev).clamp(min=-1) + 1)[rows, instances]
-           for k in ("colour", "shape", "motion")]  # fmt: skip
-    out.append(moving[rows, instances, frames])
-    return torch.stack(out, dim=-1)
-
-
-def cell_loss(cells: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the cell logits (B, T', h, w, sum(CELL_CLASSES)) against
-    ``cell_targets`` (B, T, H, W, 4), read at the centre frame and pixel of each cell: actor or
-    background (the colour head) over all cells, the rest over the actors' cells only (they
-    are few; averaged with the background they would teach nothing)."""
-    grid, full = cells.shape[1:4], targets.shape[1:4]
-    if cells.ndim != 5 or any(f % g for f, g in zip(full, grid, strict=True)):
-        raise BadValueError(f"cell logits {tuple(cells.shape)} do not tile targets {tuple(full)}")
-    steps = [f // g for f, g in zip(full, grid, strict=True)]
-    picked = targets[:, steps[0] // 2 :: steps[0], steps[1] // 2 :: steps[1],
-                     steps[2] // 2 :: steps[2]]  # fmt: skip
-    parts = cells.float().split(CELL_CLASSES, dim=-1)
-    actor = picked[..., 0] > 0
-    loss = F.cross_entropy(parts[0].reshape(-1, CELL_CLASSES[0]), picked[..., 0].reshape(-1))
-    if actor.any():
-        loss = loss + sum(F.cross_entropy(part[actor], picked[..., i][actor])
-                          for i, part in enumerate(parts) if i)  # fmt: skip
-    return loss / len(parts)
 
 
 def _check_output(output: Any, targets: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vidbook.errors import BadValueError
-from vidbook.train import captioning, detection, qa, retrieval, segmentation
+from vidbook.train import captioning, detection, multitask, qa, retrieval, segmentation
 from vidbook.train.objective import Objective
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ SCENE_TASKS: dict[str, Task] = {
         "captioning",
         captioning.CAPTIONERS,
         captioning.captioning_parts,
-        lambda spec: captioning.Captioning(),
+        lambda spec: captioning.captioning_objective(spec.model),
         captioning.captioning_test,
         lambda t: (
             "test BLEU-4 / CIDEr / motion words (en, beam)",
@@ -136,6 +136,15 @@ SCENE_TASKS: dict[str, Task] = {
             f"{t['t2v_r1']:.3f} / "
             f"{t['v2t_r1']:.3f} (gallery {t['n']}, chance {t['chance_r1']:.4f})",
         ),  # fmt: skip
+        clip_only=False,
+    ),
+    "multitask": Task(
+        "multitask",
+        multitask.MULTITASK_MODELS,
+        multitask.multitask_parts,
+        multitask.multitask_objective,
+        multitask.multitask_test,
+        multitask.multitask_headline,
         clip_only=False,
     ),
 }
