@@ -29,6 +29,16 @@ def check_clips(clips: torch.Tensor, channels: int, model: str, min_frames: int 
         raise BadValueError(f"{model} needs at least {min_frames} frames, got {clips.shape[2]}")
 
 
+def check_even_clips(clips: torch.Tensor, model: str) -> None:
+    """:func:`check_clips` (3 channels), and even H and W: for models with one stride-2 stage
+    whose outputs return to (or are read at) full resolution."""
+    check_clips(clips, 3, model)
+    if clips.shape[-1] % 2 or clips.shape[-2] % 2:
+        raise BadValueError(
+            f"{model} needs even frame sizes (one stride-2 stage), got {tuple(clips.shape[-2:])}"
+        )
+
+
 def check_model(model: object, what: str) -> None:
     """ValueError unless ``model`` is an ``nn.Module``; ``what`` names the caller."""
     if not isinstance(model, nn.Module):

@@ -26,7 +26,7 @@ from torch import nn
 
 from vidbook.checks import check_int
 from vidbook.errors import BadValueError
-from vidbook.models._checks import check_clips
+from vidbook.models._checks import check_even_clips
 from vidbook.models.video_blocks import ResidualBlock, factorised_conv
 
 HEAT, SIZE, OFFSET, EMBED = slice(0, 1), slice(1, 3), slice(3, 5), slice(5, None)  # channels
@@ -79,11 +79,7 @@ class CenterDetector(nn.Module):
             self.head[-1].bias[HEAT] = -math.log((1 - _PRIOR) / _PRIOR)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        check_clips(clips, 3, "CenterDetector")
-        if clips.shape[-1] % 2 or clips.shape[-2] % 2:
-            raise BadValueError(
-                f"CenterDetector needs even frame sizes (stride 2), got {tuple(clips.shape[-2:])}"
-            )
+        check_even_clips(clips, "CenterDetector")
         return self.head(self.backbone(clips))
 
 

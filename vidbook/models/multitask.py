@@ -38,7 +38,7 @@ from torch import nn
 from vidbook.checks import check_int
 from vidbook.data.scene_text import LANGUAGES
 from vidbook.errors import BadValueError
-from vidbook.models._checks import check_clips
+from vidbook.models._checks import check_even_clips
 from vidbook.models.captioner import (
     LANG_TOKENS,
     MAX_CAPTION,
@@ -182,12 +182,7 @@ class MultiTaskModel(nn.Module):
     # ----- the parts --------------------------------------------------------------------------
     def features(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone: full (B, w, T, H, W) and half (B, 2w, T, H/2, W/2) resolution."""
-        check_clips(clips, 3, "MultiTaskModel")
-        if clips.shape[-1] % 2 or clips.shape[-2] % 2:
-            raise BadValueError(
-                f"MultiTaskModel needs even frame sizes (one stride-2 stage), got "
-                f"{tuple(clips.shape[-2:])}"
-            )
+        check_even_clips(clips, "MultiTaskModel")
         full = self.stem(clips)
         return full, self.down(full)
 

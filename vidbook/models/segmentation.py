@@ -30,7 +30,7 @@ from torch import nn
 from vidbook.checks import check_int
 from vidbook.data.scenes import STATIC
 from vidbook.errors import BadValueError
-from vidbook.models._checks import check_clips
+from vidbook.models._checks import check_even_clips
 from vidbook.models.video_blocks import ResidualBlock, factorised_conv
 
 TARGETS = ("actors", "moving")
@@ -71,12 +71,7 @@ class VideoSegmenter(nn.Module):
         self.head = nn.Conv3d(w, 1, (1, 3, 3), padding=(0, 1, 1))
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        check_clips(clips, 3, "VideoSegmenter")
-        if clips.shape[-1] % 2 or clips.shape[-2] % 2:
-            raise BadValueError(
-                f"VideoSegmenter needs even frame sizes (one stride-2 stage), got "
-                f"{tuple(clips.shape[-2:])}"
-            )
+        check_even_clips(clips, "VideoSegmenter")
         full = self.stem(clips)
         half = self.down(full)
         upsampled = F.interpolate(half, scale_factor=(1, 2, 2), mode="nearest")
