@@ -132,6 +132,18 @@ def test_fit_learns_toy_task_and_history_keys():
     assert all(p.ndim <= 1 for p in no_decay["params"])
 
 
+def test_the_curve_records_the_training_loss_within_each_epoch():
+    trainer = make_trainer(epochs=3)
+    history = trainer.fit(ToyClips())
+    # 4 batches of 16 clips per epoch: a point after every step (every = max(1, 4 // 20)).
+    assert [p["step"] for p in trainer.curve] == list(range(1, 13))
+    for epoch, row in enumerate(history):
+        points = trainer.curve[4 * epoch : 4 * epoch + 4]
+        mean = sum(p["train_loss"] for p in points) / 4  # equal batches: the epoch's mean
+        assert mean == pytest.approx(row["train_loss"], rel=1e-9)
+    assert trainer.curve[-1]["train_loss"] < trainer.curve[0]["train_loss"]
+
+
 def test_compiled_training_is_the_same_training():
     # compile=True trains through torch.compile(model); the "eager" backend runs the captured
     # graph as it is, so the run must match the uncompiled one step for step

@@ -13,6 +13,7 @@ the guard, the epoch, checkpoints and resuming) share its state; its settings li
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -150,6 +151,7 @@ class Trainer:
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
         self.steps_per_epoch: int | None = None
         self.history: list[dict] = []
+        self.curve: list[dict] = []  # the training loss about 20 times an epoch (this process)
         self.epoch = 0
         self.global_step = 0
         self.best_val_acc: float | None = None
@@ -419,12 +421,16 @@ class Trainer:
         )
         n, shown_at, start = 0, time.perf_counter(), time.perf_counter()
         accumulate, per_epoch = self.config.accumulate, self.steps_per_epoch
+        every = max(1, (per_epoch or 100) // 20)
+        marks = [(self.global_step, sums["loss"].clone(), 0)]  # (step, loss sum, rows) so far
         for i, batch in enumerate(batches):
             clip, targets = self._to_device(batch)
             first = i - i % accumulate  # the first batch of this optimizer step's group
             size = min(accumulate, per_epoch - first) if per_epoch is not None else accumulate
             self._train_step(clip, targets, sums, (i - first, size))
             n += _rows(clip)
+            if (i + 1) % every == 0:
+                marks.append((self.global_step, sums["loss"].clone(), n))
             if show and time.perf_counter() - shown_at > 0.5:
                 shown = {"loss": sums["loss"].item() / n}
                 if self.objective.accuracy:
@@ -436,6 +442,7 @@ class Trainer:
         if per_epoch is None and n and (i + 1) % accumulate:
             self._optimizer_step()  # an unfinished group at the end of an epoch of unknown length
         self._check_guard()
+        self._extend_curve(marks)
         totals = torch.stack([sums["loss"], sums["correct"].to(sums["loss"].dtype)])
         totals = torch.cat([totals, torch.tensor([n], dtype=totals.dtype, device=totals.device)])
         loss_sum, correct, n = all_reduce_sum(totals).tolist()  # over all processes
@@ -460,6 +467,15 @@ class Trainer:
             "lr": float(self.optimizer.param_groups[0]["lr"]),
             "stopped": None,
         }
+
+    def _extend_curve(self, marks: list[tuple[int, torch.Tensor, int]]) -> None:
+        """Add the mean training loss between consecutive marks to ``self.curve`` (one
+        synchronisation per epoch): rows ``{"step": optimizer steps so far, "train_loss"}``."""
+        totals = torch.stack([loss for _, loss, _ in marks]).tolist()
+        points = [(step, total, rows) for (step, _, rows), total in zip(marks, totals, strict=True)]
+        for (_, s0, n0), (step, s1, n1) in itertools.pairwise(points):
+            if n1 > n0:
+                self.curve.append({"step": step, "train_loss": (s1 - s0) / (n1 - n0)})
 
     def _report(self, row: dict, elapsed: float) -> None:
         """One summary line per epoch, only when progress display is on."""
