@@ -29,13 +29,7 @@ SHAPE = ClipShape(16, 32, 32)
 TINY = {"dim": 16, "width": 8, "model_dim": 16, "heads": 2, "queries": 2, "text_layers": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models step in milliseconds; a second thread only waits on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: a second thread only waits
 
 
 def tiny_model(seed: int = 0, **cfg) -> RetrievalModel:

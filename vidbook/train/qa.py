@@ -25,7 +25,7 @@ from vidbook.errors import BadValueError
 from vidbook.models.video_qa import VideoQAModel, question_tokenizer, video_qa
 from vidbook.runtime import eval_mode
 from vidbook.train.objective import Objective
-from vidbook.train.scene_cells import cell_loss, cell_targets
+from vidbook.train.scene_cells import CELL_KEYS, cell_loss, cell_targets, check_cell_weight
 from vidbook.train.scene_sets import scene_set
 
 if TYPE_CHECKING:
@@ -124,15 +124,11 @@ class VideoQA(Objective):
     accuracy = True
 
     def __init__(self, cell_weight: float = 1.0) -> None:
-        if not (isinstance(cell_weight, (int, float)) and cell_weight >= 0):
-            raise BadValueError(f"cell_weight must be a number >= 0, got {cell_weight!r}")
-        self.cell_weight = float(cell_weight)
+        self.cell_weight = check_cell_weight(cell_weight)
 
     def unpack(self, batch: Any) -> tuple[tuple, dict]:
         keys = ("clip", "question_ids", "answer")
-        keys += (
-            ("instances", "colour", "shape", "motion", "start", "end") if self.cell_weight else ()
-        )
+        keys += CELL_KEYS if self.cell_weight else ()
         if not isinstance(batch, dict) or any(k not in batch for k in keys):
             got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
             raise BadValueError(f"a QA batch with {list(keys)} was expected (QALoader), got {got}")

@@ -16,6 +16,16 @@ from vidbook.data.synth import CLASSES
 from vidbook.errors import BadValueError
 from vidbook.models.video_blocks import CELL_CLASSES
 
+# The SynthScenes batch keys that cell_targets reads.
+CELL_KEYS = ("instances", "colour", "shape", "motion", "start", "end")
+
+
+def check_cell_weight(cell_weight: object) -> float:
+    """``cell_weight`` as a float; BadValueError unless it is a number >= 0."""
+    if not (isinstance(cell_weight, (int, float)) and cell_weight >= 0):
+        raise BadValueError(f"cell_weight must be a number >= 0, got {cell_weight!r}")
+    return float(cell_weight)
+
 
 def cell_targets(batch: dict) -> torch.Tensor:
     """(B, T, H, W, 4) long: per pixel the colour, shape and motion class (+1; 0 background) of
