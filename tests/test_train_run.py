@@ -124,7 +124,10 @@ def test_a_detection_run_reports_coco_ap(tmp_path, capsys):
         ({"task": "pose"}, "task must be one of"),
         ({"task": "segmentation"}, "the segmentation task trains one of"),
         ({"task": "detection"}, "the detection task trains one of"),
-        ({"task": "detection", "model": "center_detector", "data": "ucf101"}, "SynthScenes"),
+        (
+            {"task": "detection", "model": "center_detector", "data": "ucf101"},
+            "the synthetic world",
+        ),
     ],
 )
 def test_bad_task_specs(fields, message):

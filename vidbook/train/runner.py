@@ -99,7 +99,7 @@ class RunSpec:
                     f"the {self.task} task trains one of {models}, got model {self.model!r}"
                 )
             if self.data != "synth":
-                raise BadValueError(f"the {self.task} task trains on SynthScenes (data 'synth'), "
+                raise BadValueError(f"the {self.task} task trains on the synthetic world (data 'synth'), "
                                     f"got data {self.data!r}")  # fmt: skip
         if self.data not in DATA_SETS:
             raise BadValueError(f"data must be one of {DATA_SETS}, got {self.data!r}")
@@ -176,6 +176,19 @@ class RunResult:
         return rows
 
 
+def run_identity(spec: RunSpec) -> dict:
+    """What a run trains, as plain values: task, model, variant, data and clip shape (T, H, W).
+    Checkpoints store it; resuming from one of another identity is refused."""
+    shape = spec.clip_shape
+    return {
+        "task": spec.task,
+        "model": spec.model,
+        "variant": spec.variant,
+        "data": spec.data,
+        "clip_shape": None if shape is None else [shape.frames, shape.height, shape.width],
+    }
+
+
 def _fixed(value: float | None) -> str:
     return f"{value:.3f}" if value is not None else "-"
 
@@ -205,6 +218,7 @@ def run(spec: RunSpec) -> RunResult:
         trainer = Trainer(
             model,
             objective=objective,
+            identity=run_identity(spec),
             device=dev,
             epochs=spec.epochs,
             lr=spec.lr,

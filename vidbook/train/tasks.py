@@ -2,8 +2,8 @@
 train each and score it with the field's metric.
 
 ``classification`` trains a model of the zoo on SynthActions or a real data set (the runner's
-own path). Every other task reads SynthScenes (``vidbook.data.SynthScenes``) and is a
-:class:`Task`: its named models, the parts of a run (train and validation loaders, the model,
+own path). Every other task is a :class:`Task` (the applications of chapter 7 read SynthScenes,
+``vidbook.data.SynthScenes``; masked pre-training and generation, chapter 8, read SynthActions): its named models, the parts of a run (train and validation loaders, the model,
 a description of the data), its objective for the Trainer, and its test on the test split.
 """
 
@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vidbook.errors import BadValueError
-from vidbook.train import captioning, detection, multitask, qa, retrieval, segmentation
+from vidbook.train import (
+    captioning,
+    detection,
+    generation,
+    generation_task,
+    mae,
+    multitask,
+    qa,
+    retrieval,
+    segmentation,
+)
 from vidbook.train.objective import Objective
 
 if TYPE_CHECKING:
@@ -145,6 +155,28 @@ SCENE_TASKS: dict[str, Task] = {
         multitask.multitask_objective,
         multitask.multitask_test,
         multitask.multitask_headline,
+        clip_only=False,
+    ),
+    # Chapter 8: these two read SynthActions (the generator with the classes, the masked
+    # autoencoder without them) rather than SynthScenes.
+    "mae": Task(
+        "mae",
+        mae.MAE_MODELS,
+        mae.mae_parts,
+        lambda spec: mae.MaskedPretraining(mae.MAE_MODELS[spec.model]["tubelet"]),
+        mae.mae_test,
+        mae.mae_headline,
+        clip_only=False,
+    ),
+    "generate": Task(
+        "generate",
+        generation.GENERATORS,
+        generation_task.generation_parts,
+        lambda spec: generation.FlowMatching(
+            class_dropout=generation.GENERATORS[spec.model]["class_dropout"]
+        ),
+        generation_task.generation_test,
+        generation_task.generation_headline,
         clip_only=False,
     ),
 }

@@ -62,6 +62,12 @@ def _len_or_none(data: Iterable) -> int | None:
         return None
 
 
+def _described(identity: dict | None) -> str:
+    if not identity:
+        return "no task recorded"
+    return ", ".join(f"{k} {v!r}" for k, v in identity.items())
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups: weight decay on matrices/kernels, none on biases and norms (ndim <= 1)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -107,9 +113,14 @@ class Trainer:
         device: torch.device | str | None = None,
         optimizer: Callable[[list[dict]], torch.optim.Optimizer] | None = None,
         objective: Objective | None = None,
+        identity: dict | None = None,
         **overrides: Any,
     ) -> None:
         self.config = make_config(config, overrides)
+        # What the run trains (task, model, clip shape): stored in checkpoints, and a resume
+        # from a checkpoint of another identity is refused (weights of the same shapes would
+        # load silently into a model built for other clips).
+        self.identity = None if identity is None else dict(identity)
         if objective is not None and not isinstance(objective, Objective):
             raise BadValueError(
                 f"objective must be a vidbook.train.Objective, got {type(objective).__name__}"
@@ -501,6 +512,7 @@ class Trainer:
             "history": [dict(row) for row in self.history],
             "best_val_acc": self.best_val_acc,
             "config": self.config.to_dict(),
+            "identity": self.identity,
             "rng": rng_state(),
         }
 
@@ -549,6 +561,13 @@ class Trainer:
         ]
         if missing:
             raise CheckpointError(f"checkpoint {path} lacks {missing}; it was not written by fit()")
+        stored_identity = state.get("identity")
+        if self.identity is not None and stored_identity != self.identity:
+            raise CheckpointError(
+                f"checkpoint {path} was written by another run ({_described(stored_identity)}); "
+                f"this run is {_described(self.identity)}. Use another checkpoint_dir, or "
+                "resume=False to start a new run."
+            )
         stored, current = state["config"], self.config.to_dict()
         diffs = [
             f"{k}: checkpoint {stored.get(k)!r} != now {current[k]!r}"

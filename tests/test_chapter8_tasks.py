@@ -1,0 +1,109 @@
+"""Masked pre-training and generation as tasks of the runner and the command line: a tiny run of
+each writes its report, a resumed run ends where an uninterrupted one ends, and a checkpoint of
+another task or clip shape is refused by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vidbook.cli import main
+from vidbook.clip_shape import ClipShape
+from vidbook.errors import BadValueError
+from vidbook.train import generation_task
+from vidbook.train import mae as mae_task
+from vidbook.train.checkpoint import CheckpointError
+from vidbook.train.runner import RunSpec, run
+
+SHAPE = ClipShape(4, 32, 32)  # the named models at their smallest: 16 spatial positions
+
+
+@pytest.fixture
+def tiny_tests(monkeypatch):
+    """The tasks' tests at a size that runs in seconds."""
+    monkeypatch.setattr(mae_task, "FINETUNE_RECIPE", mae_task.FinetuneRecipe(steps=2, batch_size=4))
+    monkeypatch.setattr(generation_task, "JUDGE_RECIPE", {**generation_task.JUDGE_RECIPE,
+                        "train_size": 16, "epochs": 1, "batch_size": 8})  # fmt: skip
+    monkeypatch.setattr(generation_task, "SAMPLERS", (("euler", 2, 1.0), ("heun", 2, 2.0)))
+    monkeypatch.setattr(generation_task, "CLIPS_PER_CLASS", 2)
+    monkeypatch.setattr(generation_task, "REAL_CLIPS", 40)
+
+
+def spec(task: str, model: str, tmp_path, **fields) -> RunSpec:
+    base = dict(task=task, model=model, clip_shape=SHAPE, train_size=1000, val_size=8,
+                test_size=20, epochs=1, batch_size=8, progress=False, checkpoint_dir=tmp_path,
+                report=True)  # fmt: skip
+    return RunSpec(**{**base, **fields})
+
+
+def test_a_tiny_masked_pretraining_run_reports_label_efficiency(tmp_path, tiny_tests, one_thread):
+    result = run(spec("mae", "videomae_tiny", tmp_path, train_size=1000))
+    test = result.report["test"]
+    assert test["mask_ratio"] == 0.9 and 0 < test["reconstruction_loss"] < 5
+    assert set(test["shares"]) == {"0.01", "0.1"}
+    for share, labelled in (("0.01", 10), ("0.1", 100)):
+        arms = test["shares"][share]
+        assert set(arms) == {"finetuned", "probe", "scratch"}
+        assert all(0 <= arm["acc"] <= 1 and arm["clips"] == labelled for arm in arms.values())
+    assert "test accuracy with 1% of labels" in " ".join(result.summary())
+
+
+def test_too_few_labels_are_refused(tmp_path, tiny_tests, one_thread):
+    with pytest.raises(BadValueError, match=r"1% of 500 clips is 5 labelled clips; at least 10"):
+        run(spec("mae", "videomae_tiny", tmp_path, train_size=500))
+
+
+def test_a_tiny_generation_run_judges_every_sampler(tmp_path, tiny_tests, one_thread):
+    result = run(spec("generate", "dit_tiny", tmp_path, train_size=32))
+    test = result.report["test"]
+    assert sorted(test["fixed_timestep_losses"]) == pytest.approx([0.1 * i for i in range(1, 10)])
+    assert [(r["method"], r["steps"], r["nfe"]) for r in test["samplers"]] == [
+        ("euler", 2, 2),
+        ("heun", 2, 4),
+    ]
+    for row in test["samplers"]:
+        assert row["clips"] == 20 and 0 <= row["accuracy"] <= 1
+        assert set(row["frechet"]) == {"generated", "real", "shuffled", "noise"}
+    assert "generated clips: class accuracy" in " ".join(result.summary())
+
+
+@pytest.mark.parametrize(("task", "model"), [("mae", "videomae_tiny"), ("generate", "dit_tiny")])
+def test_a_resumed_run_ends_where_an_uninterrupted_run_ends(task, model, tmp_path, one_thread):
+    fields = dict(train_size=32, epochs=2, report=False)
+    whole = run(spec(task, model, tmp_path / "whole", **fields))
+    run(spec(task, model, tmp_path / "parts", time_limit_s=1e-9, **fields))  # stops after epoch 1
+    resumed = run(spec(task, model, tmp_path / "parts", resume=True, **fields))
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    for name, value in whole.trainer.model.state_dict().items():
+        assert torch.equal(resumed.trainer.model.state_dict()[name], value), name
+
+
+def test_a_checkpoint_of_another_task_or_clip_shape_is_refused(tmp_path, one_thread):
+    fields = dict(train_size=16, report=False)
+    run(spec("generate", "dit_tiny", tmp_path, **fields))
+    with pytest.raises(
+        CheckpointError, match=r"another run \(task 'generate'.*this run is task 'mae'"
+    ):
+        run(spec("mae", "videomae_tiny", tmp_path, resume=True, **fields))
+    # The same weights would fit a generator of 8-frame clips (the positions are not stored).
+    with pytest.raises(
+        CheckpointError, match=r"clip_shape \[4, 32, 32\].*clip_shape \[8, 32, 32\]"
+    ):
+        run(spec("generate", "dit_tiny", tmp_path, resume=True, clip_shape=ClipShape(8, 32, 32),
+                 **fields))  # fmt: skip
+
+
+def test_the_command_line_trains_both_tasks_and_writes_json(tmp_path, tiny_tests, one_thread):
+    for task, model in (("mae", "videomae_tiny"), ("generate", "dit_tiny")):
+        out = tmp_path / f"{task}.json"
+        args = ["train", "--task", task, "--model", model, "--frames", "4", "--height", "32",
+                "--width", "32", "--train-size", "1000" if task == "mae" else "16",
+                "--val-size", "8", "--test-size", "20", "--epochs", "1", "--batch-size", "8",
+                "--checkpoint-dir", str(tmp_path / task), "--out", str(out)]  # fmt: skip
+        assert main(args) == 0
+        report = json.loads(out.read_text())
+        assert report["task"] == task and report["model"] == model
+        assert report["provenance"]["command"].startswith("vidbook train")
+        assert (tmp_path / task / "last.pt").exists()
