@@ -262,13 +262,18 @@ class VideoDiT(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """DiT's initialisation: Xavier-uniform linear layers with zero biases, N(0, 0.02) class
-        and timestep embeddings, zero adaLN modulations and output layer."""
+        """DiT's initialisation: Xavier-uniform linear layers with zero biases, N(0, 0.02)
+        timestep MLP, zero adaLN modulations and output layer; but N(0, 1) class embeddings
+        (see the comment)."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
-        nn.init.normal_(self.y_embedder.weight, std=0.02)
+        # DiT draws the class embedding with std 0.02 and trains for 400k steps. The time
+        # embedding's output is about 1 per feature, so at 0.02 the class is 1/50 of the
+        # condition and a short run never learns to use it (guidance then changes nothing):
+        # start both at the same scale.
+        nn.init.normal_(self.y_embedder.weight, std=1.0)
         for layer in (self.t_embedder.mlp[0], self.t_embedder.mlp[2]):
             nn.init.normal_(layer.weight, std=0.02)
         zeroed = [block.adaLN_modulation[1] for block in self.blocks]
