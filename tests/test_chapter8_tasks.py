@@ -12,9 +12,11 @@ import torch
 from vidbook.cli import main
 from vidbook.clip_shape import ClipShape
 from vidbook.errors import BadValueError
+from vidbook.models.latent_dit import LatentDiT
 from vidbook.train import generation_task
 from vidbook.train import mae as mae_task
 from vidbook.train.checkpoint import CheckpointError
+from vidbook.train.generation import sample
 from vidbook.train.runner import RunSpec, run
 
 SHAPE = ClipShape(4, 32, 32)  # the named models at their smallest: 16 spatial positions
@@ -29,6 +31,8 @@ def tiny_tests(monkeypatch):
     monkeypatch.setattr(generation_task, "SAMPLERS", (("euler", 2, 1.0), ("heun", 2, 2.0)))
     monkeypatch.setattr(generation_task, "CLIPS_PER_CLASS", 2)
     monkeypatch.setattr(generation_task, "REAL_CLIPS", 40)
+    monkeypatch.setattr(generation_task, "AUTOENCODER_RECIPE", {**generation_task.AUTOENCODER_RECIPE,
+                        "train_size": 16, "batch_size": 8})  # fmt: skip
 
 
 def spec(task: str, model: str, tmp_path, **fields) -> RunSpec:
@@ -69,8 +73,25 @@ def test_a_tiny_generation_run_judges_every_sampler(tmp_path, tiny_tests, one_th
     assert "generated clips: class accuracy" in " ".join(result.summary())
 
 
-@pytest.mark.parametrize(("task", "model"), [("mae", "videomae_tiny"), ("generate", "dit_tiny")])
-def test_a_resumed_run_ends_where_an_uninterrupted_run_ends(task, model, tmp_path, one_thread):
+def test_a_tiny_latent_generation_run_trains_its_autoencoder_first(
+    tmp_path, tiny_tests, one_thread
+):
+    result = run(spec("generate", "latent_dit", tmp_path, train_size=16))
+    model, test = result.trainer.model, result.report["test"]
+    assert isinstance(model, LatentDiT) and model.cfg.in_channels == 8
+    assert (model.cfg.frames, model.cfg.size) == (1, 8)  # 4 x 32 x 32 clips, 4x in time and space
+    assert not any(p.requires_grad for p in model.autoencoder.parameters())
+    assert test["autoencoder"]["ratio"] == pytest.approx(3 * 4 * 32 * 32 / (8 * 1 * 8 * 8))
+    assert 0 <= test["judge_on_reconstructions"] <= 1
+    clips = sample(model, [0, 3], steps=2, seed=0)
+    assert clips.shape == (2, 3, 4, 32, 32) and 0 <= clips.min() and clips.max() <= 1
+    assert "latents 8x1x8x8" in result.data
+
+
+@pytest.mark.parametrize(("task", "model"), [("mae", "videomae_tiny"), ("generate", "dit_tiny"),
+                                             ("generate", "latent_dit")])  # fmt: skip
+def test_a_resumed_run_ends_where_an_uninterrupted_run_ends(task, model, tmp_path, tiny_tests,
+                                                            one_thread):  # fmt: skip
     fields = dict(train_size=32, epochs=2, report=False)
     whole = run(spec(task, model, tmp_path / "whole", **fields))
     run(spec(task, model, tmp_path / "parts", time_limit_s=1e-9, **fields))  # stops after epoch 1

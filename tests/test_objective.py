@@ -79,3 +79,20 @@ def test_bad_objectives_are_refused():
         Trainer(model(), objective=Brightness(), label_smoothing=0.1)
     with pytest.raises(TypeError, match="abstract"):  # an objective needs unpack and loss
         Objective()
+
+
+def test_a_frozen_parts_stale_gradients_do_not_change_the_clipping():
+    """Gradient clipping measures the trained parameters only: a frozen module that still holds
+    gradients from an earlier training (an autoencoder before its generator) changes nothing."""
+
+    def trained(stale: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+        model[0].requires_grad_(False)
+        if stale:
+            model[0].weight.grad = torch.full_like(model[0].weight, 100.0)
+        batches = [{"clip": torch.randn(8, 4), "label": torch.randint(0, 2, (8,))}]
+        Trainer(model, epochs=1, lr=0.1, grad_clip=1.0, progress=False).fit(batches)
+        return model[1].weight.detach()
+
+    assert torch.equal(trained(stale=True), trained(stale=False))

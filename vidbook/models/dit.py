@@ -282,6 +282,14 @@ class VideoDiT(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
+    def to_model_space(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips in [0, 1] -> what the model generates, here pixels in [-1, 1]."""
+        return clips * 2 - 1
+
+    def to_clips(self, x: torch.Tensor) -> torch.Tensor:
+        """What the model generates -> clips in [0, 1] (clamped)."""
+        return ((x + 1) / 2).clamp(0, 1)
+
     def check_inputs(self, x: torch.Tensor, t: torch.Tensor, label: torch.Tensor) -> None:
         """BadValueError unless x, t and label are as :class:`VideoDiT` expects."""
         cfg = self.cfg

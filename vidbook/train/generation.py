@@ -159,7 +159,12 @@ class FlowMatching(Objective):
 
     def unpack(self, batch: Any) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         clip, label = unpack_labelled(batch)
-        x1 = to_model_space(clip)
+        # A latent generator's loader gives the clips' latents (already in model space).
+        x1 = (
+            batch["latent"]
+            if isinstance(batch, dict) and "latent" in batch
+            else to_model_space(clip)
+        )
         dev = clip.device
         label = label.to(dev)
         if self.class_dropout > 0:
@@ -294,7 +299,7 @@ def sample(
         x1 = integrate(
             lambda x, t: velocity_with_guidance(model, x, t, label, w), x0, steps, method
         )
-    return to_clip_space(x1.float())
+    return model.to_clips(x1.float())
 
 
 def fixed_timestep_losses(
@@ -313,7 +318,7 @@ def fixed_timestep_losses(
     if not timesteps or not all(is_real(t) and 0 <= t <= 1 for t in timesteps):
         raise BadValueError(f"timesteps must be numbers in [0, 1], got {timesteps!r}")
     dev = _model_device(model)
-    x1 = to_model_space(clips.to(dev).float())
+    x1 = model.to_model_space(clips.to(dev).float())
     generator = torch.Generator().manual_seed(check_int("seed", seed, 0))
     noise = torch.randn(x1.shape, generator=generator).to(dev)
     label = torch.as_tensor(labels).to(dev)

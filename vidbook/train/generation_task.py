@@ -11,22 +11,29 @@ recogniser trained on *real* clips only (chapter 1's C3D with chapter 1's recipe
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vidbook.data import CLASSES, ClipLoader, SynthActions
+from vidbook.errors import BadValueError
 from vidbook.eval.generation import judge
 from vidbook.models import build
-from vidbook.models.dit import VideoDiT
+from vidbook.models.dit import DiTConfig, VideoDiT
+from vidbook.models.latent_dit import LatentDiT
+from vidbook.models.video_autoencoder import AutoencoderConfig, VideoAutoencoder
 from vidbook.runtime import seed_everything
 from vidbook.train.generation import (
+    GENERATORS,
+    FlowMatching,
     build_generator,
     fixed_timestep_losses,
     nfe,
     sample,
 )
+from vidbook.train.objective import Objective, unpack_labelled
 from vidbook.train.trainer import Trainer
 
 if TYPE_CHECKING:
@@ -38,6 +45,16 @@ SAMPLERS = (("euler", 8, 2.0), ("euler", 32, 2.0), ("heun", 8, 2.0), ("heun", 16
 CLIPS_PER_CLASS = 20
 REAL_CLIPS = 400  # real test clips: half the reference set, half the "real" reference
 JUDGE_RECIPE = {"model": "c3d", "train_size": 4000, "epochs": 3, "lr": 3e-3, "batch_size": 32}
+# Latent generators: a 3D autoencoder (trained first, then frozen) and a DiT over its latents.
+LATENT_GENERATORS: dict[str, dict] = {
+    "latent_dit": {
+        "autoencoder": {"width": 32, "latent_channels": 8, "time_factor": 4, "space_factor": 4},
+        "dit": {"patch": (1, 2, 2), "dim": 128, "depth": 4, "heads": 4, "mlp_ratio": 4,
+                "class_dropout": 0.1},
+    },
+}  # fmt: skip
+MODELS = {**GENERATORS, **LATENT_GENERATORS}
+AUTOENCODER_RECIPE = {"train_size": 32000, "batch_size": 32, "lr": 2e-3, "epochs": 1}
 
 
 def action_set(spec: RunSpec, split: str, size: int) -> SynthActions:
@@ -47,19 +64,96 @@ def action_set(spec: RunSpec, split: str, size: int) -> SynthActions:
     )
 
 
+def generation_objective(spec: RunSpec) -> FlowMatching:
+    """Flow matching with the model's class dropout and uniform timesteps (in short runs the
+    logit-normal draw leaves the ends of the path, where sampling starts, under-trained)."""
+    config = LATENT_GENERATORS[spec.model]["dit"] if spec.model in LATENT_GENERATORS else (
+        GENERATORS[spec.model])  # fmt: skip
+    return FlowMatching(class_dropout=config["class_dropout"], timesteps="uniform")
+
+
+class Reconstruction(Objective):
+    """Clips in, the autoencoder's reconstruction out, mean squared error."""
+
+    def unpack(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        clip, _ = unpack_labelled(batch)
+        return clip, clip
+
+    def loss(self, output: Any, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(output.float(), targets.float())
+
+
+class LatentLoader(ClipLoader):
+    """A ClipLoader whose batches also hold ``latent``: the clips encoded by ``model``."""
+
+    def __init__(self, dataset: SynthActions, batch_size: int, model: LatentDiT, **kwargs) -> None:
+        super().__init__(dataset, batch_size, **kwargs)
+        self.model = model
+
+    def load(self, indices: torch.Tensor) -> dict:
+        batch = super().load(indices)
+        batch["latent"] = self.model.to_model_space(batch["clip"])
+        return batch
+
+
+def train_autoencoder(
+    spec: RunSpec, dev: torch.device, cfg: AutoencoderConfig
+) -> tuple[VideoAutoencoder, dict]:
+    """The autoencoder of a latent generator, trained on its own (:data:`AUTOENCODER_RECIPE`,
+    SynthActions clips of a split of their own, ``"train"`` with seed + 1), its latent scale
+    set on 256 clips; and its record (loss, seconds, compression)."""
+    recipe = AUTOENCODER_RECIPE
+    seed_everything(spec.seed)
+    autoencoder = VideoAutoencoder(cfg)
+    clips = SynthActions("train", size=recipe["train_size"], difficulty=spec.difficulty,
+                         seed=spec.seed + 1, **spec.clip_shape.as_dict())  # fmt: skip
+    trainer = Trainer(autoencoder, objective=Reconstruction(), device=dev, epochs=recipe["epochs"],
+                      lr=recipe["lr"], weight_decay=0.0, progress=False, seed=spec.seed)  # fmt: skip
+    history = trainer.fit(ClipLoader(clips, recipe["batch_size"], seed=spec.seed, device=dev,
+                                     drop_last=True))  # fmt: skip
+    autoencoder.eval()
+    scale = autoencoder.set_latent_scale(
+        clips.batch(range(min(256, len(clips))), device=dev)["clip"]
+    )
+    shape = spec.clip_shape
+    return autoencoder, {**recipe, "train_loss": history[-1]["train_loss"], "latent_scale": scale,
+                         "seconds": sum(r["seconds"] for r in history),
+                         **autoencoder.compression((shape.frames, shape.height, shape.width))}  # fmt: skip
+
+
 def generation_parts(
     spec: RunSpec, dev: torch.device
-) -> tuple[ClipLoader, ClipLoader, VideoDiT, str]:
+) -> tuple[ClipLoader, ClipLoader, VideoDiT | LatentDiT, str]:
     """Train and validation batches of SynthActions clips with their classes, the generator
-    ``spec.model`` and a description."""
-    train = ClipLoader(action_set(spec, "train", spec.train_size), spec.batch_size,
-                       seed=spec.seed, device=dev, drop_last=True)  # fmt: skip
-    val = ClipLoader(action_set(spec, "val", spec.val_size), max(spec.batch_size, 64),
-                     shuffle=False, device=dev)  # fmt: skip
-    model = build_generator(spec.model, spec.clip_shape)
+    ``spec.model`` and a description. A latent generator first trains its autoencoder
+    (:func:`train_autoencoder`), and its batches carry the clips' latents."""
+    train_set = action_set(spec, "train", spec.train_size)
+    val_set = action_set(spec, "val", spec.val_size)
     described = (
         f"synth {spec.train_size} train / {spec.val_size} val clips with their classes, "
         f"{spec.clip_shape}, {spec.difficulty}"
+    )
+    if spec.model not in LATENT_GENERATORS:
+        train = ClipLoader(train_set, spec.batch_size, seed=spec.seed, device=dev, drop_last=True)
+        val = ClipLoader(val_set, max(spec.batch_size, 64), shuffle=False, device=dev)
+        return train, val, build_generator(spec.model, spec.clip_shape), described
+    if spec.clip_shape.height != spec.clip_shape.width:
+        raise BadValueError(f"{spec.model} generates square frames, got {spec.clip_shape}")
+    autoencoder, record = train_autoencoder(
+        spec, dev, AutoencoderConfig(**LATENT_GENERATORS[spec.model]["autoencoder"])
+    )
+    ae = autoencoder.cfg
+    dit = DiTConfig(**LATENT_GENERATORS[spec.model]["dit"], in_channels=ae.latent_channels,
+                    frames=spec.clip_shape.frames // ae.time_factor,
+                    size=spec.clip_shape.height // ae.space_factor)  # fmt: skip
+    model = LatentDiT(autoencoder, VideoDiT(dit)).to(dev)
+    model.autoencoder_record = record
+    train = LatentLoader(train_set, spec.batch_size, model, seed=spec.seed, device=dev,
+                         drop_last=True)  # fmt: skip
+    val = LatentLoader(val_set, max(spec.batch_size, 64), model, shuffle=False, device=dev)
+    described += (
+        f"; latents {ae.latent_channels}x{dit.frames}x{dit.size}x{dit.size} "
+        f"({record['ratio']:.0f}x fewer numbers)"
     )
     return train, val, model, described
 
@@ -109,11 +203,24 @@ def generation_test(model: VideoDiT, spec: RunSpec, dev: torch.device) -> dict:
     fixed = test.batch(range(min(64, len(test))), device=dev)
     judge_model, judge_record = train_judge(spec, dev)
     real = test.batch(range(len(test)), device=dev)["clip"]
-    return {
+    out = {
         "fixed_timestep_losses": fixed_timestep_losses(model, fixed["clip"], fixed["label"]),
         "judge": judge_record,
         "samplers": judge_samplers(model, judge_model, real, seed=spec.seed),
     }
+    if isinstance(model, LatentDiT):
+        out["autoencoder"] = getattr(model, "autoencoder_record", None)
+        with torch.no_grad():
+            decoded = model.to_clips(model.to_model_space(real))
+        out["judge_on_reconstructions"] = judge(
+            judge_model,
+            decoded,
+            test.batch(range(len(test)), device=dev)["label"],
+            real,
+            references=(),
+            seed=spec.seed,
+        )["accuracy"]
+    return out
 
 
 def generation_headline(test: dict) -> tuple[str, str]:

@@ -3,8 +3,9 @@ train each and score it with the field's metric.
 
 ``classification`` trains a model of the zoo on SynthActions or a real data set (the runner's
 own path). Every other task is a :class:`Task` (the applications of chapter 7 read SynthScenes,
-``vidbook.data.SynthScenes``; masked pre-training and generation, chapter 8, read SynthActions): its named models, the parts of a run (train and validation loaders, the model,
-a description of the data), its objective for the Trainer, and its test on the test split.
+``vidbook.data.SynthScenes``; masked pre-training and generation, chapter 8, read SynthActions):
+its named models, the parts of a run (train and validation loaders, the model, a description of
+the data), its objective for the Trainer, and its test on the test split.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from vidbook.errors import BadValueError
 from vidbook.train import (
     captioning,
     detection,
-    generation,
     generation_task,
     mae,
     multitask,
@@ -170,11 +170,9 @@ SCENE_TASKS: dict[str, Task] = {
     ),
     "generate": Task(
         "generate",
-        generation.GENERATORS,
+        generation_task.MODELS,
         generation_task.generation_parts,
-        lambda spec: generation.FlowMatching(
-            class_dropout=generation.GENERATORS[spec.model]["class_dropout"]
-        ),
+        generation_task.generation_objective,
         generation_task.generation_test,
         generation_task.generation_headline,
         clip_only=False,

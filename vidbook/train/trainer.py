@@ -337,7 +337,9 @@ class Trainer:
         gradient overflowed), then the schedule."""
         if self.config.grad_clip:
             self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            # the trained parameters only: a frozen part's stale gradients must not count
+            trained = [p for p in self.model.parameters() if p.requires_grad]
+            nn.utils.clip_grad_norm_(trained, self.config.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
