@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from vidbook.train.runner import RunSpec
 
 # How the test samples: (method, steps, guidance), each judged on CLIPS_PER_CLASS clips a class.
-SAMPLERS = (("euler", 8, 2.0), ("euler", 32, 2.0), ("heun", 8, 2.0), ("heun", 16, 1.0),
-            ("heun", 16, 2.0), ("heun", 16, 4.0))  # fmt: skip
+SAMPLERS = (("euler", 8, 3.0), ("euler", 32, 3.0), ("heun", 4, 3.0), ("heun", 16, 1.0),
+            ("heun", 16, 3.0), ("heun", 16, 5.0))  # fmt: skip
 CLIPS_PER_CLASS = 20
 REAL_CLIPS = 400  # real test clips: half the reference set, half the "real" reference
 JUDGE_RECIPE = {"model": "c3d", "train_size": 4000, "epochs": 3, "lr": 3e-3, "batch_size": 32}
