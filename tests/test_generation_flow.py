@@ -26,6 +26,8 @@ from vidbook.models.dit import (
     patchify,
     sincos_3d,
     timestep_embedding,
+    to_clip_space,
+    to_model_space,
     unpatchify,
 )
 from vidbook.train.generation import (
@@ -39,8 +41,6 @@ from vidbook.train.generation import (
     nfe,
     sample,
     sample_timesteps,
-    to_clip_space,
-    to_model_space,
     velocity_with_guidance,
 )
 from vidbook.train.trainer import Trainer

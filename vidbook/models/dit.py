@@ -107,6 +107,16 @@ class DiTConfig:
         return self.in_channels * math.prod(self.patch)
 
 
+def to_model_space(clips: torch.Tensor) -> torch.Tensor:
+    """Clips in [0, 1] -> model space [-1, 1]: ``2 clips - 1`` (same shape)."""
+    return clips * 2 - 1
+
+
+def to_clip_space(x: torch.Tensor) -> torch.Tensor:
+    """Model space -> clips in [0, 1]: ``(x + 1) / 2``, clamped to [0, 1] (same shape)."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
 def patchify(clips: torch.Tensor, patch: Sequence[int]) -> torch.Tensor:
     """Clips (B, C, T, H, W) -> tokens (B, L, C*t*p*q), L = (T/t)(H/p)(W/q), ordered by (time,
     row, column); a token's values are ordered (channel, frame, row, column) of its patch."""
@@ -284,11 +294,11 @@ class VideoDiT(nn.Module):
 
     def to_model_space(self, clips: torch.Tensor) -> torch.Tensor:
         """Clips in [0, 1] -> what the model generates, here pixels in [-1, 1]."""
-        return clips * 2 - 1
+        return to_model_space(clips)
 
     def to_clips(self, x: torch.Tensor) -> torch.Tensor:
         """What the model generates -> clips in [0, 1] (clamped)."""
-        return ((x + 1) / 2).clamp(0, 1)
+        return to_clip_space(x)
 
     def check_inputs(self, x: torch.Tensor, t: torch.Tensor, label: torch.Tensor) -> None:
         """BadValueError unless x, t and label are as :class:`VideoDiT` expects."""

@@ -18,9 +18,12 @@ from vidbook.models.video_autoencoder import VideoAutoencoder
 class LatentDiT(nn.Module):
     """``forward(z_t, t, label)``: the DiT on latents (B, latent_channels, T', H', W');
     ``to_model_space(clips)`` encodes clips in [0, 1]; ``to_clips(z)`` decodes latents to clips.
-    ``cfg`` is the DiT's config (its clip shape is the latent's)."""
+    ``cfg`` is the DiT's config (its clip shape is the latent's); ``autoencoder_record`` what
+    the autoencoder's own training reported (None when not given)."""
 
-    def __init__(self, autoencoder: VideoAutoencoder, dit: VideoDiT) -> None:
+    def __init__(
+        self, autoencoder: VideoAutoencoder, dit: VideoDiT, autoencoder_record: dict | None = None
+    ) -> None:
         super().__init__()
         if dit.cfg.in_channels != autoencoder.cfg.latent_channels:
             raise BadValueError(
@@ -30,6 +33,7 @@ class LatentDiT(nn.Module):
         autoencoder.zero_grad(set_to_none=True)  # no gradients left from its own training
         self.autoencoder = autoencoder.requires_grad_(False)
         self.dit = dit
+        self.autoencoder_record = autoencoder_record
 
     @property
     def cfg(self) -> DiTConfig:

@@ -30,7 +30,7 @@ from vidbook.checks import check_int, is_real
 from vidbook.clip_shape import ClipShape
 from vidbook.data import CLASSES
 from vidbook.errors import BadValueError
-from vidbook.models.dit import DiTConfig, VideoDiT
+from vidbook.models.dit import DiTConfig, VideoDiT, to_model_space
 from vidbook.runtime import eval_mode, resolve_device
 from vidbook.train.objective import Objective, unpack_labelled
 
@@ -46,16 +46,6 @@ GENERATORS: dict[str, dict] = {
     "dit_small": {"patch": (2, 8, 8), "dim": 256, "depth": 6, "heads": 8, "mlp_ratio": 4,
                   "class_dropout": 0.1},
 }  # fmt: skip
-
-
-def to_model_space(clips: torch.Tensor) -> torch.Tensor:
-    """Clips in [0, 1] -> model space [-1, 1]: ``2 clips - 1`` (same shape)."""
-    return clips * 2 - 1
-
-
-def to_clip_space(x: torch.Tensor) -> torch.Tensor:
-    """Model space -> clips in [0, 1]: ``(x + 1) / 2``, clamped to [0, 1] (same shape)."""
-    return ((x + 1) / 2).clamp(0, 1)
 
 
 def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:

@@ -33,6 +33,7 @@ from vidbook.train.generation import (
     nfe,
     sample,
 )
+from vidbook.train.mae import action_sets
 from vidbook.train.objective import Objective, unpack_labelled
 from vidbook.train.trainer import Trainer
 
@@ -55,13 +56,6 @@ LATENT_GENERATORS: dict[str, dict] = {
 }  # fmt: skip
 MODELS = {**GENERATORS, **LATENT_GENERATORS}
 AUTOENCODER_RECIPE = {"train_size": 32000, "batch_size": 32, "lr": 2e-3, "epochs": 1}
-
-
-def action_set(spec: RunSpec, split: str, size: int) -> SynthActions:
-    """SynthActions ``split`` of ``size`` clips at the spec's shape, difficulty and seed."""
-    return SynthActions(
-        split, size=size, difficulty=spec.difficulty, seed=spec.seed, **spec.clip_shape.as_dict()
-    )
 
 
 def generation_objective(spec: RunSpec) -> FlowMatching:
@@ -127,8 +121,8 @@ def generation_parts(
     """Train and validation batches of SynthActions clips with their classes, the generator
     ``spec.model`` and a description. A latent generator first trains its autoencoder
     (:func:`train_autoencoder`), and its batches carry the clips' latents."""
-    train_set = action_set(spec, "train", spec.train_size)
-    val_set = action_set(spec, "val", spec.val_size)
+    train_set = action_sets(spec, "train", spec.train_size)
+    val_set = action_sets(spec, "val", spec.val_size)
     described = (
         f"synth {spec.train_size} train / {spec.val_size} val clips with their classes, "
         f"{spec.clip_shape}, {spec.difficulty}"
@@ -146,8 +140,7 @@ def generation_parts(
     dit = DiTConfig(**LATENT_GENERATORS[spec.model]["dit"], in_channels=ae.latent_channels,
                     frames=spec.clip_shape.frames // ae.time_factor,
                     size=spec.clip_shape.height // ae.space_factor)  # fmt: skip
-    model = LatentDiT(autoencoder, VideoDiT(dit)).to(dev)
-    model.autoencoder_record = record
+    model = LatentDiT(autoencoder, VideoDiT(dit), record).to(dev)
     train = LatentLoader(train_set, spec.batch_size, model, seed=spec.seed, device=dev,
                          drop_last=True)  # fmt: skip
     val = LatentLoader(val_set, max(spec.batch_size, 64), model, shuffle=False, device=dev)
@@ -165,9 +158,9 @@ def train_judge(spec: RunSpec, dev: torch.device) -> tuple[nn.Module, dict]:
     recipe = JUDGE_RECIPE
     model = build(recipe["model"], num_classes=len(CLASSES))
     trainer = Trainer(model, device=dev, epochs=recipe["epochs"], lr=recipe["lr"], progress=False)
-    loader = ClipLoader(action_set(spec, "train", recipe["train_size"]), recipe["batch_size"],
+    loader = ClipLoader(action_sets(spec, "train", recipe["train_size"]), recipe["batch_size"],
                         seed=spec.seed, device=dev)  # fmt: skip
-    history = trainer.fit(loader, ClipLoader(action_set(spec, "val", 1000), 250, shuffle=False,
+    history = trainer.fit(loader, ClipLoader(action_sets(spec, "val", 1000), 250, shuffle=False,
                                              device=dev))  # fmt: skip
     return model, {**recipe, "val_acc": history[-1]["val_acc"],
                    "seconds": sum(r["seconds"] for r in history)}  # fmt: skip
@@ -199,7 +192,7 @@ def judge_samplers(
 
 def generation_test(model: VideoDiT, spec: RunSpec, dev: torch.device) -> dict:
     """Fixed-timestep losses on 64 test clips; the judge; every sampler of :data:`SAMPLERS`."""
-    test = action_set(spec, "test", REAL_CLIPS)
+    test = action_sets(spec, "test", REAL_CLIPS)
     fixed = test.batch(range(min(64, len(test))), device=dev)
     judge_model, judge_record = train_judge(spec, dev)
     real = test.batch(range(len(test)), device=dev)["clip"]
@@ -209,7 +202,7 @@ def generation_test(model: VideoDiT, spec: RunSpec, dev: torch.device) -> dict:
         "samplers": judge_samplers(model, judge_model, real, seed=spec.seed),
     }
     if isinstance(model, LatentDiT):
-        out["autoencoder"] = getattr(model, "autoencoder_record", None)
+        out["autoencoder"] = model.autoencoder_record
         with torch.no_grad():
             decoded = model.to_clips(model.to_model_space(real))
         out["judge_on_reconstructions"] = judge(
