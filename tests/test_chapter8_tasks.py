@@ -15,8 +15,13 @@ from vidbook.errors import BadValueError
 from vidbook.models.latent_dit import LatentDiT
 from vidbook.train import generation_task
 from vidbook.train import mae as mae_task
-from vidbook.train.checkpoint import CheckpointError
-from vidbook.train.generation import sample
+from vidbook.train.checkpoint import (
+    CheckpointError,
+    export_weights,
+    load_weights,
+    save_checkpoint,
+)
+from vidbook.train.generation import build_generator, sample
 from vidbook.train.runner import RunSpec, run
 
 SHAPE = ClipShape(4, 32, 32)  # the named models at their smallest: 16 spatial positions
@@ -128,3 +133,40 @@ def test_the_command_line_trains_both_tasks_and_writes_json(tmp_path, tiny_tests
         assert report["task"] == task and report["model"] == model
         assert report["provenance"]["command"].startswith("vidbook train")
         assert (tmp_path / task / "last.pt").exists()
+
+
+def test_exported_weights_load_into_a_fresh_model_and_refuse_another_run(
+    tmp_path, tiny_tests, one_thread
+):
+    weights = tmp_path / "generator.pt"
+    args = ["train", "--task", "generate", "--model", "dit_tiny", "--frames", "4", "--height",
+            "32", "--width", "32", "--train-size", "16", "--val-size", "8", "--test-size", "20",
+            "--epochs", "1", "--batch-size", "8", "--checkpoint-dir", str(tmp_path / "run"),
+            "--out", str(tmp_path / "run.json"), "--weights-out", str(weights)]  # fmt: skip
+    assert main(args) == 0
+    trained = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["model"]
+    fresh = build_generator("dit_tiny", SHAPE)
+    identity = {"task": "generate", "model": "dit_tiny", "clip_shape": [4, 32, 32]}
+    stored = load_weights(fresh, weights, identity)
+    assert stored["record"]["command"].startswith("vidbook train --task generate")
+    assert stored["global_step"] == 2 and len(stored["history"]) == 1
+    for name, value in fresh.state_dict().items():  # float16 on disk, float32 again in the model
+        assert value.dtype == trained[name].dtype
+        assert torch.allclose(value, trained[name], rtol=1e-3, atol=1e-4), name
+    assert weights.stat().st_size < 0.4 * (tmp_path / "run" / "last.pt").stat().st_size
+    with pytest.raises(CheckpointError, match=r"another run \(clip_shape: stored \[4, 32, 32\]"):
+        load_weights(fresh, weights, {**identity, "clip_shape": [8, 32, 32]})
+    with pytest.raises(CheckpointError, match="training checkpoint, not exported weights"):
+        load_weights(fresh, tmp_path / "run" / "last.pt")
+    with pytest.raises(CheckpointError, match="do not fit this model"):
+        load_weights(build_generator("dit_small", SHAPE), weights)
+    loaded, _ = generation_task.load_generator(weights)
+    assert type(loaded) is type(fresh) and not loaded.training
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in loaded.state_dict().items())
+    save_checkpoint(
+        tmp_path / "mae.pt", weights={}, identity={"task": "mae", "model": "videomae_tiny"}
+    )
+    with pytest.raises(CheckpointError, match="does not hold a generator.*'task': 'mae'"):
+        generation_task.load_generator(tmp_path / "mae.pt")
+    with pytest.raises(BadValueError, match="floating-point torch.dtype"):
+        export_weights(tmp_path / "run" / "last.pt", tmp_path / "x.pt", dtype=torch.int8)

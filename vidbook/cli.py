@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--check-every", type=int, default=1, help="steps between nan checks")
     train.add_argument("--out", help="write the results (test metrics, provenance) as JSON here")
     train.add_argument(
+        "--weights-out",
+        help="also write the trained weights (float16, no optimizer state) with the run's "
+        "identity and command here, to load with vidbook.train.load_weights",
+    )
+    train.add_argument(
         "--target", type=float, default=0.95, help="validation accuracy timed to (default: 0.95)"
     )
     train.add_argument(
@@ -285,10 +290,24 @@ def train(args: argparse.Namespace) -> dict:
             text = json.dumps(result.report, indent=1) + "\n"
             runtime.atomic_write(args.out, lambda f: f.write(text))
             rows["results"] = args.out
+        if args.weights_out:
+            _export_weights(result, args)
+            rows["weights"] = args.weights_out
         _print_table(rows, "final metrics")
         if args.json:
             print(json.dumps(result.history, indent=1))
     return rows
+
+
+def _export_weights(result: object, args: argparse.Namespace) -> None:
+    """``--weights-out``: the run's last checkpoint as float16 weights with its command."""
+    from vidbook.train import export_weights
+
+    if result.trainer.last_checkpoint is None:
+        raise BadValueError("--weights-out: the run wrote no checkpoint to export")
+    provenance = json.loads(json.dumps((result.report or {}).get("provenance")))  # plain values
+    export_weights(result.trainer.last_checkpoint, args.weights_out,
+                   command=result.spec.command, provenance=provenance)  # fmt: skip
 
 
 def prepare_demo(args: argparse.Namespace) -> Path:

@@ -8,7 +8,13 @@
   schedules by name.
 """
 
-from vidbook.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from vidbook.train.checkpoint import (
+    CheckpointError,
+    export_weights,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from vidbook.train.config import TrainConfig
 from vidbook.train.objective import Classification, Objective
 from vidbook.train.runner import RunResult, RunSpec, run
@@ -23,7 +29,9 @@ __all__ = [
     "RunSpec",
     "TrainConfig",
     "Trainer",
+    "export_weights",
     "load_checkpoint",
+    "load_weights",
     "run",
     "save_checkpoint",
 ]

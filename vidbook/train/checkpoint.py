@@ -147,3 +147,64 @@ def set_rng_state(state: dict) -> None:
         cuda_states = [s.cpu() for s in state["cuda"]]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
+
+
+def export_weights(
+    checkpoint: str | os.PathLike,
+    destination: str | os.PathLike,
+    dtype: torch.dtype = torch.float16,
+    **record: Any,
+) -> Path:
+    """Write the model weights of a training ``checkpoint`` to ``destination``, without the
+    optimizer's state, floating-point tensors stored as ``dtype`` (half the bytes at float16);
+    the checkpoint's identity, step and history travel with them, and ``record`` (plain values,
+    e.g. the run's provenance) is added. Read it back with :func:`load_weights`."""
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise BadValueError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    state = load_checkpoint(checkpoint)
+    weights = {
+        name: value.to(dtype) if value.is_floating_point() else value
+        for name, value in state["model"].items()
+    }
+    return save_checkpoint(
+        destination,
+        weights=weights,
+        identity=state.get("identity"),
+        global_step=state["global_step"],
+        history=state["history"],
+        record=record,
+    )
+
+
+def load_weights(
+    model: torch.nn.Module, path: str | os.PathLike, identity: dict | None = None
+) -> dict:
+    """Load the weights :func:`export_weights` wrote into ``model`` (cast to the model's own
+    dtypes) and return what came with them (identity, global_step, history, record).
+
+    CheckpointError if the file is not such a file, if ``identity`` is given and the stored
+    one differs (naming the fields), or if the weights do not fit the model."""
+    state = load_checkpoint(path)
+    if "weights" not in state:
+        raise CheckpointError(
+            f"{path} is a training checkpoint, not exported weights; export it with "
+            "vidbook.train.checkpoint.export_weights (or load it with the Trainer's resume)"
+        )
+    if identity is not None:
+        stored = state.get("identity") or {}
+        differ = {k: (stored.get(k), v) for k, v in identity.items() if stored.get(k) != v}
+        if differ:
+            described = ", ".join(
+                f"{k}: stored {a!r}, expected {b!r}" for k, (a, b) in differ.items()
+            )
+            raise CheckpointError(f"{path} holds weights of another run ({described})")
+    own = model.state_dict()
+    weights = {
+        name: value.to(own[name].dtype) if name in own and value.is_floating_point() else value
+        for name, value in state["weights"].items()
+    }
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise CheckpointError(f"the weights in {path} do not fit this model: {err}") from err
+    return {key: state[key] for key in ("identity", "global_step", "history", "record")}

@@ -10,6 +10,7 @@ recogniser trained on *real* clips only (chapter 1's C3D with chapter 1's recipe
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidbook.clip_shape import ClipShape
 from vidbook.data import CLASSES, ClipLoader, SynthActions
 from vidbook.errors import BadValueError
 from vidbook.eval.generation import judge
@@ -25,6 +27,7 @@ from vidbook.models.dit import DiTConfig, VideoDiT
 from vidbook.models.latent_dit import LatentDiT
 from vidbook.models.video_autoencoder import AutoencoderConfig, VideoAutoencoder
 from vidbook.runtime import seed_everything
+from vidbook.train.checkpoint import CheckpointError, load_checkpoint, load_weights
 from vidbook.train.generation import (
     GENERATORS,
     FlowMatching,
@@ -115,6 +118,44 @@ def train_autoencoder(
                          **autoencoder.compression((shape.frames, shape.height, shape.width))}  # fmt: skip
 
 
+def build_latent_generator(
+    name: str,
+    clip_shape: ClipShape,
+    autoencoder: VideoAutoencoder | None = None,
+    record: dict | None = None,
+) -> LatentDiT:
+    """The latent generator ``name`` of :data:`LATENT_GENERATORS` for square clips of
+    ``clip_shape``: ``autoencoder`` (a new, untrained one when None, e.g. to load weights
+    into) and a new DiT sized to its latents."""
+    if name not in LATENT_GENERATORS:
+        raise BadValueError(f"the latent generator must be one of {tuple(LATENT_GENERATORS)}, "
+                            f"got {name!r}")  # fmt: skip
+    if not clip_shape.is_square:
+        raise BadValueError(f"{name} generates square frames, got {clip_shape}")
+    config = LATENT_GENERATORS[name]
+    autoencoder = autoencoder or VideoAutoencoder(AutoencoderConfig(**config["autoencoder"]))
+    ae = autoencoder.cfg
+    dit = DiTConfig(**config["dit"], in_channels=ae.latent_channels,
+                    frames=clip_shape.frames // ae.time_factor,
+                    size=clip_shape.height // ae.space_factor)  # fmt: skip
+    return LatentDiT(autoencoder, VideoDiT(dit), record)
+
+
+def load_generator(path: str | os.PathLike) -> tuple[VideoDiT | LatentDiT, dict]:
+    """A generator and what came with its weights (identity, step, history, record), from a
+    file that ``vidbook train --task generate ... --weights-out`` wrote; in eval mode.
+    CheckpointError if the file holds another task's weights."""
+    identity = load_checkpoint(path).get("identity") or {}
+    if identity.get("task") != "generate" or identity.get("model") not in MODELS:
+        raise CheckpointError(f"{path} does not hold a generator of {tuple(MODELS)}; its run "
+                              f"was {identity or 'not recorded'}")  # fmt: skip
+    name, shape = identity["model"], ClipShape(*identity["clip_shape"])
+    model = (build_latent_generator(name, shape) if name in LATENT_GENERATORS
+             else build_generator(name, shape))  # fmt: skip
+    stored = load_weights(model, path, identity)
+    return model.eval(), stored
+
+
 def generation_parts(
     spec: RunSpec, dev: torch.device
 ) -> tuple[ClipLoader, ClipLoader, VideoDiT | LatentDiT, str]:
@@ -136,11 +177,8 @@ def generation_parts(
     autoencoder, record = train_autoencoder(
         spec, dev, AutoencoderConfig(**LATENT_GENERATORS[spec.model]["autoencoder"])
     )
-    ae = autoencoder.cfg
-    dit = DiTConfig(**LATENT_GENERATORS[spec.model]["dit"], in_channels=ae.latent_channels,
-                    frames=spec.clip_shape.frames // ae.time_factor,
-                    size=spec.clip_shape.height // ae.space_factor)  # fmt: skip
-    model = LatentDiT(autoencoder, VideoDiT(dit), record).to(dev)
+    model = build_latent_generator(spec.model, spec.clip_shape, autoencoder, record).to(dev)
+    ae, dit = autoencoder.cfg, model.cfg
     train = LatentLoader(train_set, spec.batch_size, model, seed=spec.seed, device=dev,
                          drop_last=True)  # fmt: skip
     val = LatentLoader(val_set, max(spec.batch_size, 64), model, shuffle=False, device=dev)
