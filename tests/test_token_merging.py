@@ -80,3 +80,36 @@ def test_bad_r_is_refused():
         bipartite_soft_matching(torch.randn(1, 4, 2), -1)
     with pytest.raises(BadValueError, match="r must be an int >= 0"):
         bipartite_soft_matching(torch.randn(1, 4, 2), 1.5)
+
+
+def test_models_merge_when_asked_and_refuse_what_they_cannot():
+    from vidbook.models import build
+    from vidbook.models.mae import MAEClassifier, MAEConfig
+    from vidbook.models.token_merging import set_token_merging
+
+    torch.manual_seed(0)
+    clips = torch.rand(2, 3, 8, 32, 32)
+    cfg = MAEConfig(frames=8, size=32, tubelet=(2, 8, 8), dim=32, depth=2, heads=4)
+    classifier = MAEClassifier(cfg).eval()
+    with torch.no_grad():
+        plain = classifier(clips)
+        tokens, size = classifier.encoder.merged(clips, 5)
+        merged = set_token_merging(classifier, 5)(clips)
+    assert tokens.shape == (2, cfg.tokens - 2 * 5, 32)
+    assert torch.allclose(size.sum(dim=1), torch.full((2, 1), float(cfg.tokens)))
+    assert merged.shape == plain.shape and not torch.equal(merged, plain)
+    with torch.no_grad():
+        assert torch.equal(set_token_merging(classifier, 0)(clips), plain)
+    vivit = build("vivit", num_classes=10).eval()
+    video = torch.rand(2, 3, 16, 32, 32)
+    with torch.no_grad():
+        before = vivit(video)
+        set_token_merging(vivit, 2)
+        after = vivit(video)
+        set_token_merging(vivit, 0)
+        assert torch.equal(vivit(video), before)
+    assert after.shape == before.shape and not torch.equal(after, before)
+    with pytest.raises(BadValueError, match="does not support token merging"):
+        set_token_merging(build("c3d", num_classes=10), 2)
+    with pytest.raises(BadValueError, match="r must be an int >= 0"):
+        set_token_merging(vivit, -2)

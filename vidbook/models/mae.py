@@ -28,6 +28,7 @@ from torch import nn
 from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
 from vidbook.models.attention import EncoderBlock
+from vidbook.models.token_merging import run_blocks
 from vidbook.scratch.video_tokens import sinusoidal_position_encoding
 
 
@@ -150,14 +151,24 @@ class MAEEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
 
     def forward(self, clips: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        check_mae_clips(clips, self.cfg)
-        x = self.embed((clips - self.input_mean) / self.input_std).flatten(2).transpose(1, 2)
-        x = x + self.position  # (B, L, dim)
+        x = self.embed_tokens(clips)  # (B, L, dim)
         if mask is not None:
             x = keep_visible(x, mask)
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
+
+    def embed_tokens(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips (B, C, T, H, W) -> tubelet tokens with their positions (B, L, dim)."""
+        check_mae_clips(clips, self.cfg)
+        x = self.embed((clips - self.input_mean) / self.input_std).flatten(2).transpose(1, 2)
+        return x + self.position
+
+    def merged(self, clips: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every token through the blocks with ``r`` tokens merged in each (ToMe):
+        (tokens (B, L', dim), sizes (B, L', 1)), L' = L - depth r."""
+        x, size = run_blocks(self.blocks, self.embed_tokens(clips), r)
+        return self.norm(x), size
 
 
 def check_mae_clips(clips: torch.Tensor, cfg: MAEConfig) -> None:
@@ -270,6 +281,7 @@ class MAEClassifier(nn.Module):
     def __init__(self, cfg: MAEConfig, num_classes: int = 10, probe: bool = False) -> None:
         super().__init__()
         self.cfg, self.probe = cfg, probe
+        self.token_merging = 0  # tokens merged in each block (ToMe); set with set_token_merging
         self.encoder = MAEEncoder(cfg)
         self.head_norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, num_classes)
@@ -301,5 +313,9 @@ class MAEClassifier(nn.Module):
         return self
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        tokens = self.encoder(clips)  # (B, L, dim)
-        return self.head(self.head_norm(tokens.mean(dim=1)))
+        if self.token_merging == 0:
+            pooled = self.encoder(clips).mean(dim=1)  # (B, dim)
+        else:  # each merged token stands for `size` tokens: a size-weighted mean
+            tokens, size = self.encoder.merged(clips, self.token_merging)
+            pooled = (tokens * size).sum(dim=1) / size.sum(dim=1)
+        return self.head(self.head_norm(pooled))

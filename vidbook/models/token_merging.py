@@ -105,3 +105,18 @@ def run_blocks(
     for block in blocks:
         x, size = merging_block(block, x, size, r, protect_first)
     return x, size
+
+
+def set_token_merging(model: nn.Module, r: int) -> nn.Module:
+    """Merge ``r`` tokens in every block of ``model`` from now on (0: none); returns the model.
+    The model must support merging (a ``token_merging`` attribute: the masked autoencoder's
+    classifier, ViViT)."""
+    if not hasattr(model, "token_merging"):
+        raise BadValueError(
+            f"{type(model).__name__} does not support token merging; models that do: "
+            "MAEClassifier, ViViT"
+        )
+    if not isinstance(r, int) or isinstance(r, bool) or r < 0:
+        raise BadValueError(f"r must be an int >= 0, got {r!r}")
+    model.token_merging = r
+    return model

@@ -39,6 +39,7 @@ from torch import nn
 
 from vidbook.models.attention import EncoderBlock, TubeletInput
 from vidbook.models.registry import register
+from vidbook.models.token_merging import run_blocks
 
 VARIANTS = {
     "tiny": {
@@ -107,6 +108,7 @@ class ViViT(TubeletInput):
             )
 
         self.spatial = encoder(cfg.spatial_depth)
+        self.token_merging = 0  # tokens merged in each spatial block (ToMe): set_token_merging
         self.norm_space = nn.LayerNorm(cfg.dim)
         self.temporal = encoder(cfg.temporal_depth)
         self.norm_time = nn.LayerNorm(cfg.dim)
@@ -122,8 +124,7 @@ class ViViT(TubeletInput):
         b, t, n, d = x.shape
         x = torch.cat([self.cls_space.expand(b * t, 1, d), x.reshape(b * t, n, d)], dim=1)
         x = x + self.pos_space  # (B T', 1 + N, dim)
-        for block in self.spatial:
-            x = block(x)
+        x, _ = run_blocks(self.spatial, x, self.token_merging, protect_first=True)
         return self.norm_space(x[:, 0]).view(b, t, d)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
