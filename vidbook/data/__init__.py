@@ -1,11 +1,12 @@
-"""Data: the SynthActions and SynthScenes worlds, batch loaders, a word tokenizer, and real video
-in the official layouts."""
+"""Data: the SynthActions and SynthScenes worlds, long videos joined from their clips, batch
+loaders, a word tokenizer, and real video in the official layouts."""
 
 from vidbook.data.action import ActionOrNot
 from vidbook.data.demo import write_demo
 from vidbook.data.folders import VideoFolder
 from vidbook.data.layouts import HMDB51, UCF101, Kinetics
 from vidbook.data.loader import ClipLoader, video_loader
+from vidbook.data.long_video import ActionSegment, JoinedActions
 from vidbook.data.open_dataset import VIDEO_DATA_SETS, open_video_dataset
 from vidbook.data.samples import sample_video, sample_videos
 from vidbook.data.scenes import SynthScenes
@@ -22,7 +23,9 @@ from vidbook.data.video_io import (
 
 __all__ = [
     "ActionOrNot",
+    "ActionSegment",
     "CLASSES",
+    "JoinedActions",
     "HMDB51",
     "TIME_REVERSED",
     "UCF101",
