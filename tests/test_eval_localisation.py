@@ -9,7 +9,9 @@ from vidbook.errors import BadValueError
 from vidbook.eval.localisation import (
     Segment,
     average_precision,
+    frame_scores,
     mean_average_precision,
+    segments_from_frames,
     temporal_iou,
 )
 
@@ -67,3 +69,22 @@ def test_bad_inputs_are_refused():
         average_precision(truth, [Segment("a", 0, 10, 0)], 0.5)
     with pytest.raises(BadValueError, match="holds no segment"):
         mean_average_precision([], [], 0.5)
+
+
+def test_frame_scores_average_the_windows_that_cover_each_frame():
+    windows = np.array([[1.0, 0.0], [0.0, 1.0]])
+    scores = frame_scores(windows, starts=[0, 2], length=4, frames=6)
+    assert np.allclose(scores[:, 0], [1, 1, 0.5, 0.5, 0, 0])
+    with pytest.raises(BadValueError, match="frame 4 of 6 is in no window"):
+        frame_scores(windows, starts=[0, 1], length=3, frames=6)
+    with pytest.raises(BadValueError, match=r"expected \(3, K\) for 3 windows"):
+        frame_scores(windows, starts=[0, 1, 2], length=3, frames=6)
+
+
+def test_runs_of_one_class_become_scored_segments_and_background_is_skipped():
+    # frames: background, class 1, class 1, background, class 2, class 2, class 2
+    scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.4, 0.6, 0.0], [0.7, 0.2, 0.1],
+                       [0.1, 0.0, 0.9], [0.2, 0.1, 0.7], [0.0, 0.2, 0.8]])  # fmt: skip
+    found = segments_from_frames("v", scores, background=0)
+    assert [(s.start, s.end, s.label) for s in found] == [(1, 3, 1), (4, 7, 2)]
+    assert [s.score for s in found] == pytest.approx([0.7, 0.8])

@@ -128,3 +128,40 @@ def mean_average_precision(
     by_tiou = {t: float(np.mean(list(aps.values()))) for t, aps in per_class.items()}
     return {"map": float(np.mean(list(by_tiou.values()))), "by_tiou": by_tiou,
             "per_class": per_class}  # fmt: skip
+
+
+def frame_scores(
+    window_scores: np.ndarray, starts: Sequence[int], length: int, frames: int
+) -> np.ndarray:
+    """Class scores per frame (frames, K): the mean of ``window_scores`` (W, K) over the windows
+    ``[start, start + length)`` that cover the frame. BadValueError if a frame is not covered."""
+    window_scores = np.asarray(window_scores, dtype=np.float64)
+    if window_scores.ndim != 2 or len(window_scores) != len(starts):
+        raise BadValueError(f"window_scores: expected ({len(starts)}, K) for {len(starts)} "
+                            f"windows, got {window_scores.shape}")  # fmt: skip
+    total = np.zeros((frames, window_scores.shape[1]))
+    count = np.zeros(frames)
+    for start, scores in zip(starts, window_scores, strict=True):
+        total[start : start + length] += scores
+        count[start : start + length] += 1
+    if (count == 0).any():
+        first = int(np.flatnonzero(count == 0)[0])
+        raise BadValueError(f"frame {first} of {frames} is in no window; use a smaller stride")
+    return total / count[:, None]
+
+
+def segments_from_frames(video: str, scores: np.ndarray, background: int) -> list[Segment]:
+    """Predicted segments of one video from per-frame class scores (T, K): each frame takes its
+    best class, and each maximal run of one class other than ``background`` becomes a segment
+    [first frame, last frame + 1), scored by that class's mean score over the run."""
+    scores = np.asarray(scores, dtype=np.float64)
+    best = scores.argmax(axis=1)
+    segments, start = [], 0
+    for t in range(1, len(best) + 1):
+        if t == len(best) or best[t] != best[start]:
+            label = int(best[start])
+            if label != background:
+                score = float(scores[start:t, label].mean())
+                segments.append(Segment(video, start, t, label, score))
+            start = t
+    return segments
