@@ -31,11 +31,12 @@ class SelfAttention(nn.Module):
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        """``causal``: token i attends to tokens 0..i only (a language model's mask)."""
         b, n, d = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, L, 3 dim)
         q, k, v = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, L, dim / heads)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, heads, L, d / h)
         return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
 
 
@@ -88,8 +89,8 @@ class EncoderBlock(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.dropout(self.self_attn(self.norm1(x)))
+    def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        x = x + self.dropout(self.self_attn(self.norm1(x), causal))
         return x + self.dropout(self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(x))))))
 
 
