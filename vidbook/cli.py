@@ -291,23 +291,11 @@ def train(args: argparse.Namespace) -> dict:
             runtime.atomic_write(args.out, lambda f: f.write(text))
             rows["results"] = args.out
         if args.weights_out:
-            _export_weights(result, args)
-            rows["weights"] = args.weights_out
+            rows["weights"] = str(result.export_weights(args.weights_out))
         _print_table(rows, "final metrics")
         if args.json:
             print(json.dumps(result.history, indent=1))
     return rows
-
-
-def _export_weights(result: object, args: argparse.Namespace) -> None:
-    """``--weights-out``: the run's last checkpoint as float16 weights with its command."""
-    from vidbook.train import export_weights
-
-    if result.trainer.last_checkpoint is None:
-        raise BadValueError("--weights-out: the run wrote no checkpoint to export")
-    provenance = json.loads(json.dumps((result.report or {}).get("provenance")))  # plain values
-    export_weights(result.trainer.last_checkpoint, args.weights_out,
-                   command=result.spec.command, provenance=provenance)  # fmt: skip
 
 
 def prepare_demo(args: argparse.Namespace) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from vidbook.data import (
 from vidbook.errors import BadValueError
 from vidbook.models import build_for_clips
 from vidbook.models.flops import clip_flops
+from vidbook.train.checkpoint import export_weights
 from vidbook.train.tasks import SCENE_TASKS, TASKS, scene_task
 from vidbook.train.trainer import Trainer
 
@@ -138,6 +140,15 @@ class RunResult:
     trainer: Trainer
     data: str
     report: dict | None = field(default=None)
+
+    def export_weights(self, path: str | Path) -> Path:
+        """The run's last checkpoint as float16 weights at ``path``, with the run's command and
+        provenance (:func:`vidbook.train.checkpoint.export_weights`)."""
+        if self.trainer.last_checkpoint is None:
+            raise BadValueError("the run wrote no checkpoint to export (no checkpoint_dir)")
+        provenance = json.loads(json.dumps((self.report or {}).get("provenance")))  # plain values
+        return export_weights(self.trainer.last_checkpoint, path, command=self.spec.command,
+                              provenance=provenance)  # fmt: skip
 
     @property
     def history(self) -> list[dict]:
