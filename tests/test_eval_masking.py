@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vidbook.errors import BadValueError
-from vidbook.eval.masking import copy_fill_error, random_mask
-from vidbook.models.mae import tube_mask, tubelets
+from vidbook.eval.masking import copy_fill_error
+from vidbook.models.mae import random_mask, tube_mask, tubelets
 
 TUBELET = (1, 2, 2)  # a 4 x 4 x 4 clip -> 4 time slices of 2 x 2 places
 

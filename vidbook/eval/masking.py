@@ -7,7 +7,8 @@ without understanding the clip; this is why VideoMAE masks more of a video than 
 image, and why it hides whole tubes over time (no visible tubelet at the same place to copy).
 
 Shapes: clips (B, C, T, H, W); masks (B, L) bool, True = hidden, tokens ordered by (time slice,
-row, column) as :func:`vidbook.models.mae.tubelets` orders them.
+row, column) as :func:`vidbook.models.mae.tubelets` orders them (the masks of
+:func:`vidbook.models.mae.tube_mask` and :func:`vidbook.models.mae.random_mask`).
 """
 
 from __future__ import annotations
@@ -18,20 +19,6 @@ from vidbook.errors import BadValueError
 from vidbook.models.mae import tubelets
 
 DIRECTIONS = ("time", "space")
-
-
-def random_mask(
-    batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """(B, T' H' W') bool, True = hidden: ``round(ratio L)`` tokens per clip drawn anywhere in
-    space and time (MAE's random masking applied to a clip)."""
-    if not 0.0 <= ratio < 1.0:
-        raise BadValueError(f"ratio must be in [0, 1), got {ratio!r}")
-    tokens = grid[0] * grid[1] * grid[2]
-    order = torch.rand(batch, tokens, generator=generator).argsort(dim=1)
-    mask = torch.zeros(batch, tokens, dtype=torch.bool)
-    mask.scatter_(1, order[:, : round(ratio * tokens)], True)
-    return mask
 
 
 def _distances(grid: tuple[int, int, int], along: str) -> torch.Tensor:

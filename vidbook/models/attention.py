@@ -33,11 +33,19 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
         """``causal``: token i attends to tokens 0..i only (a language model's mask)."""
+        q, k, v = self.project(x)
+        return self.combine(F.scaled_dot_product_attention(q, k, v, is_causal=causal))
+
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (B, L, dim) -> queries, keys, values, each (B, heads, L, dim / heads)."""
         b, n, d = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, L, 3 dim)
-        q, k, v = qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, heads, L, d / h)
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+        return qkv.view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+
+    def combine(self, heads: torch.Tensor) -> torch.Tensor:
+        """The heads' outputs (B, heads, L, dim / heads) -> (B, L, dim) through ``out_proj``."""
+        b, _, n, _ = heads.shape
+        return self.out_proj(heads.transpose(1, 2).reshape(b, n, -1))
 
 
 class AttentionPool(nn.Module):
@@ -91,7 +99,11 @@ class EncoderBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, causal: bool = False) -> torch.Tensor:
         x = x + self.dropout(self.self_attn(self.norm1(x), causal))
-        return x + self.dropout(self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(x))))))
+        return x + self.mlp(x)
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """The block's second half without its residual: dropout(MLP(norm2 x)), (B, L, dim)."""
+        return self.dropout(self.linear2(self.dropout(F.gelu(self.linear1(self.norm2(x))))))
 
 
 class TubeletInput(nn.Module):

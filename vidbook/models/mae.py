@@ -96,12 +96,36 @@ def tube_mask(
     drawn at random, hidden in every time slice (whole tubes over time)."""
     slices, rows, cols = grid
     positions = rows * cols
-    hidden = positions - visible_count(positions, ratio)
-    noise = torch.rand(batch, positions, generator=generator, device=generator_device(generator))
+    spatial = hide_at_random(
+        batch, positions, positions - visible_count(positions, ratio), generator
+    )
+    return spatial.repeat(1, slices).to(device or spatial.device)  # time slice major
+
+
+def random_mask(
+    batch: int,
+    grid: tuple[int, int, int],
+    ratio: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """(B, T' H' W') bool, True = hidden: ``round(ratio L)`` of the L tokens per clip, drawn
+    anywhere in space and time (MAE's random masking applied to a clip; compare tube_mask)."""
+    if not 0.0 <= ratio < 1.0:
+        raise BadValueError(f"ratio must be in [0, 1), got {ratio!r}")
+    tokens = grid[0] * grid[1] * grid[2]
+    mask = hide_at_random(batch, tokens, round(ratio * tokens), generator)
+    return mask.to(device or mask.device)
+
+
+def hide_at_random(
+    batch: int, count: int, hidden: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    """(B, count) bool with exactly ``hidden`` True per row, at places drawn uniformly."""
+    noise = torch.rand(batch, count, generator=generator, device=generator_device(generator))
     order = noise.argsort(dim=1)
-    spatial = torch.zeros(batch, positions, dtype=torch.bool, device=order.device)
-    spatial.scatter_(1, order[:, :hidden], True)
-    return spatial.repeat(1, slices).to(device or order.device)  # time slice major
+    mask = torch.zeros(batch, count, dtype=torch.bool, device=order.device)
+    return mask.scatter_(1, order[:, :hidden], True)
 
 
 def generator_device(generator: torch.Generator | None) -> torch.device:

@@ -71,12 +71,10 @@ def proportional_attention(attn: nn.Module, x: torch.Tensor, size: torch.Tensor)
     """Self-attention of :class:`~vidbook.models.attention.SelfAttention` ``attn`` on x
     (B, N, dim), with log(size) added to every logit; returns the output and the keys averaged
     over heads (B, N, dim / heads)."""
-    b, n, d = x.shape
-    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
-    q, k, v = qkv.view(b, n, 3, attn.heads, d // attn.heads).permute(2, 0, 3, 1, 4)
-    bias = size.log().view(b, 1, 1, n).to(q.dtype)
+    q, k, v = attn.project(x)
+    bias = size.log().view(x.shape[0], 1, 1, x.shape[1]).to(q.dtype)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    return attn.out_proj(out.transpose(1, 2).reshape(b, n, d)), k.mean(dim=1)
+    return attn.combine(out), k.mean(dim=1)
 
 
 def merging_block(
@@ -88,8 +86,7 @@ def merging_block(
     x = x + block.dropout(attended)
     merge = bipartite_soft_matching(keys, r, protect_first)
     x, size = merge_tokens(merge, x, size)
-    mlp = block.linear2(block.dropout(F.gelu(block.linear1(block.norm2(x)))))
-    return x + block.dropout(mlp), size
+    return x + block.mlp(x), size
 
 
 def run_blocks(

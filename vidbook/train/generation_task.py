@@ -172,7 +172,7 @@ def generation_parts(
         train = ClipLoader(train_set, spec.batch_size, seed=spec.seed, device=dev, drop_last=True)
         val = ClipLoader(val_set, max(spec.batch_size, 64), shuffle=False, device=dev)
         return train, val, build_generator(spec.model, spec.clip_shape), described
-    if spec.clip_shape.height != spec.clip_shape.width:
+    if not spec.clip_shape.is_square:  # before the autoencoder's training, not after it
         raise BadValueError(f"{spec.model} generates square frames, got {spec.clip_shape}")
     autoencoder, record = train_autoencoder(
         spec, dev, AutoencoderConfig(**LATENT_GENERATORS[spec.model]["autoencoder"])
