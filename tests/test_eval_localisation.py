@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from vidbook.errors import BadValueError
 from vidbook.eval.localisation import (
@@ -12,7 +13,9 @@ from vidbook.eval.localisation import (
     frame_scores,
     mean_average_precision,
     segments_from_frames,
+    sliding_window_scores,
     temporal_iou,
+    window_starts,
 )
 
 
@@ -88,3 +91,30 @@ def test_runs_of_one_class_become_scored_segments_and_background_is_skipped():
     found = segments_from_frames("v", scores, background=0)
     assert [(s.start, s.end, s.label) for s in found] == [(1, 3, 1), (4, 7, 2)]
     assert [s.score for s in found] == pytest.approx([0.7, 0.8])
+
+
+def test_windows_cover_the_video_and_the_last_one_ends_at_its_end():
+    assert window_starts(40, 16, 8) == [0, 8, 16, 24]
+    assert window_starts(42, 16, 8) == [0, 8, 16, 24, 26]
+    assert window_starts(16, 16, 4) == [0]
+    with pytest.raises(BadValueError, match="do not fit"):
+        window_starts(10, 16, 4)
+    with pytest.raises(BadValueError, match="do not fit"):
+        window_starts(40, 16, 0)
+
+
+def test_sliding_windows_average_the_probabilities_of_every_window_over_a_frame():
+    # a "classifier" that says class 1 when the window's mean brightness is high
+    frames = torch.zeros(1, 32, 2, 2)
+    frames[:, 16:] = 1.0
+
+    def classify(clips):
+        bright = clips.mean(dim=(1, 2, 3, 4))
+        return torch.stack([torch.zeros_like(bright), 20 * (bright - 0.5)], dim=1)
+
+    scores = sliding_window_scores(classify, frames, length=8, stride=8)
+    assert scores.shape == (32, 2)
+    assert (scores[:16].argmax(1) == 0).all() and (scores[16:].argmax(1) == 1).all()
+    np.testing.assert_allclose(scores.sum(1), 1.0)
+    found = segments_from_frames("v", scores, background=0)
+    assert [(s.start, s.end, s.label) for s in found] == [(16, 32, 1)]

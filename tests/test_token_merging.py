@@ -6,12 +6,15 @@ import pytest
 import torch
 
 from vidbook.errors import BadValueError
+from vidbook.models import build_for_clips
 from vidbook.models.attention import EncoderBlock
 from vidbook.models.token_merging import (
     bipartite_soft_matching,
     merge_tokens,
     proportional_attention,
     run_blocks,
+    set_token_merging,
+    token_groups,
 )
 
 
@@ -85,7 +88,6 @@ def test_bad_r_is_refused():
 def test_models_merge_when_asked_and_refuse_what_they_cannot():
     from vidbook.models import build
     from vidbook.models.mae import MAEClassifier, MAEConfig
-    from vidbook.models.token_merging import set_token_merging
 
     torch.manual_seed(0)
     clips = torch.rand(2, 3, 8, 32, 32)
@@ -113,3 +115,27 @@ def test_models_merge_when_asked_and_refuse_what_they_cannot():
         set_token_merging(build("c3d", num_classes=10), 2)
     with pytest.raises(BadValueError, match="r must be an int >= 0"):
         set_token_merging(vivit, -2)
+
+
+def test_token_groups_count_the_tokens_each_final_token_holds():
+    torch.manual_seed(0)
+    blocks = [EncoderBlock(16, 4, 2).eval() for _ in range(3)]
+    x = torch.randn(2, 20, 16)
+    groups = token_groups(blocks, x, r=4)
+    assert groups.shape == (2, 20) and int(groups.max()) < 20 - 3 * 4
+    _, size = run_blocks(blocks, x, r=4)
+    counts = torch.stack([torch.bincount(g, minlength=size.shape[1]) for g in groups])
+    assert torch.equal(counts.float(), size[..., 0])  # each group's count is its token's size
+
+
+def test_the_zoos_video_vit_merges_and_is_unchanged_at_r_zero():
+    torch.manual_seed(0)
+    model = build_for_clips("vit_tubelet", 10, 16, 32, 32).eval()
+    assert model.encoder.cfg.tokens == 128
+    clips = torch.rand(2, 3, 16, 32, 32)
+    with torch.no_grad():
+        plain = model(clips)
+        merged = set_token_merging(model, 24)(clips)
+        again = set_token_merging(model, 0)(clips)
+    assert merged.shape == plain.shape == (2, 10)
+    assert not torch.allclose(merged, plain) and torch.equal(again, plain)

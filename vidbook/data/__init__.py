@@ -1,5 +1,6 @@
 """Data: the SynthActions and SynthScenes worlds, long videos joined from their clips, batch
-loaders, a word tokenizer, and real video in the official layouts."""
+loaders, a word tokenizer, instructions for a video-language model (``instructions``), edits
+made exact by the masks (``edits``), and real video in the official layouts."""
 
 from vidbook.data.action import ActionOrNot
 from vidbook.data.demo import write_demo

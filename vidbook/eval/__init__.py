@@ -10,7 +10,11 @@
   ``tracking`` (a SORT-style tracker) and ``mot`` (MOTA and IDF1 with motmetrics),
   ``scene_tracking`` (both on SynthScenes), ``segmentation`` (DAVIS J
   and F), ``language`` (BLEU-4 and CIDEr with pycocoevalcap; motion words), ``retrieval``
-  (R@K, median rank). Their libraries are imported only when a metric is computed.
+  (R@K, median rank). Their libraries are imported only when a metric is computed;
+- chapter 8's measurements: ``localisation`` (temporal action localisation, ActivityNet's mAP),
+  ``saliency`` (Grad-CAM, attention rollout, scored against masks), ``calibration``
+  (precision-recall, reliability, temperature scaling), ``search`` (nearest-neighbour indexes
+  with FAISS), ``masking`` and ``generation``.
 """
 
 from vidbook.eval.capstone import GradeReport, grade, test_set

@@ -14,10 +14,11 @@ mean over tIoU 0.5:0.05:0.95; THUMOS14 reports 0.3 to 0.7).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from vidbook.errors import BadValueError
 
@@ -165,3 +166,33 @@ def segments_from_frames(video: str, scores: np.ndarray, background: int) -> lis
                 segments.append(Segment(video, start, t, label, score))
             start = t
     return segments
+
+
+def window_starts(frames: int, length: int, stride: int) -> list[int]:
+    """Starts of windows of ``length`` frames every ``stride`` frames that cover all ``frames``
+    (the last window ends at the last frame)."""
+    if length > frames or length < 1 or stride < 1:
+        raise BadValueError(f"windows of {length} frames every {stride} do not fit a video of "
+                            f"{frames} frames (need 1 <= length <= frames, stride >= 1)")  # fmt: skip
+    starts = list(range(0, frames - length + 1, stride))
+    if starts[-1] != frames - length:
+        starts.append(frames - length)
+    return starts
+
+
+def sliding_window_scores(
+    classify: Callable[[torch.Tensor], torch.Tensor],
+    frames: torch.Tensor,
+    length: int,
+    stride: int,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Per-frame class probabilities (T, K) of a video ``frames`` (C, T, H, W): ``classify``
+    (clips (B, C, length, H, W) -> logits (B, K)) on windows every ``stride`` frames, softmax,
+    then each frame the mean over the windows that cover it (:func:`frame_scores`)."""
+    starts = window_starts(frames.shape[1], length, stride)
+    windows = torch.stack([frames[:, s : s + length] for s in starts])  # (W, C, length, H, W)
+    with torch.no_grad():
+        probs = torch.cat([classify(windows[i : i + batch_size]).float().softmax(-1)
+                           for i in range(0, len(windows), batch_size)])  # fmt: skip
+    return frame_scores(probs.cpu().numpy(), starts, length, frames.shape[1])

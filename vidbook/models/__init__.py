@@ -5,6 +5,7 @@ from vidbook.models import (  # noqa: F401  (importing a model's module register
     c3d,
     cnn_lstm,
     frame_cnn,
+    mae,
     resnet3d,
     timesformer,
     vivit,

@@ -28,6 +28,7 @@ from torch import nn
 from vidbook.errors import BadValueError
 from vidbook.models._checks import check_clips
 from vidbook.models.attention import EncoderBlock
+from vidbook.models.registry import register
 from vidbook.models.token_merging import run_blocks
 from vidbook.scratch.video_tokens import sinusoidal_position_encoding
 
@@ -343,3 +344,14 @@ class MAEClassifier(nn.Module):
             tokens, size = self.encoder.merged(clips, self.token_merging)
             pooled = (tokens * size).sum(dim=1) / size.sum(dim=1)
         return self.head(self.head_norm(pooled))
+
+
+@register("vit_tubelet", sized=True)
+def vit_tubelet(num_classes: int = 10, frames: int = 16, size: int = 32, **cfg) -> MAEClassifier:
+    """VideoMAE's classifier trained from scratch: a plain Vision Transformer over every tubelet
+    (joint space-time attention), mean pooled (the book's default: 2 x 8 x 8 tubelets, dim 128,
+    4 blocks). Token merging applies to it (``vidbook.models.token_merging``)."""
+    for key in ("tubelet", "input_mean", "input_std"):
+        if key in cfg:
+            cfg[key] = tuple(cfg[key])
+    return MAEClassifier(MAEConfig(frames=frames, size=size, **cfg), num_classes)

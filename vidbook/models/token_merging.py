@@ -79,14 +79,14 @@ def proportional_attention(attn: nn.Module, x: torch.Tensor, size: torch.Tensor)
 
 def merging_block(
     block: EncoderBlock, x: torch.Tensor, size: torch.Tensor, r: int, protect_first: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, Merge]:
     """One pre-norm block with token merging between attention and the MLP (as ToMe places it):
-    (x (B, N, dim), size (B, N, 1)) -> (x, size) with N - r tokens."""
+    (x (B, N, dim), size (B, N, 1)) -> (x, size) with N - r tokens, and the block's merge."""
     attended, keys = proportional_attention(block.self_attn, block.norm1(x), size)
     x = x + block.dropout(attended)
     merge = bipartite_soft_matching(keys, r, protect_first)
     x, size = merge_tokens(merge, x, size)
-    return x + block.mlp(x), size
+    return x + block.mlp(x), size, merge
 
 
 def run_blocks(
@@ -100,7 +100,7 @@ def run_blocks(
             x = block(x)
         return x, size
     for block in blocks:
-        x, size = merging_block(block, x, size, r, protect_first)
+        x, size, _ = merging_block(block, x, size, r, protect_first)
     return x, size
 
 
@@ -117,3 +117,18 @@ def set_token_merging(model: nn.Module, r: int) -> nn.Module:
         raise BadValueError(f"r must be an int >= 0, got {r!r}")
     model.token_merging = r
     return model
+
+
+@torch.no_grad()
+def token_groups(
+    blocks: Sequence[EncoderBlock], x: torch.Tensor, r: int, protect_first: bool = False
+) -> torch.Tensor:
+    """Which final token each input token was merged into, after all ``blocks`` with ``r``
+    merges each: (B, N) ids in 0..N'-1 (ToMe's "source" tracking: a one-hot row per input token
+    is merged alongside the tokens, by sum)."""
+    size = torch.ones(*x.shape[:2], 1, device=x.device, dtype=x.dtype)
+    source = torch.eye(x.shape[1], device=x.device).expand(x.shape[0], -1, -1)  # (B, N, N)
+    for block in blocks:
+        x, size, merge = merging_block(block, x, size, r, protect_first)
+        source = merge(source)
+    return source.argmax(dim=1)  # (B, N): the final token holding each input token

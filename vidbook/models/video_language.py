@@ -121,6 +121,10 @@ class VideoLanguageModel(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
 
     def forward(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        return self.hidden(features, text) @ self.embed.weight.T  # tied output layer
+
+    def hidden(self, features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The last block's normalised states at the text positions: (B, L, dim)."""
         if text.ndim != 2 or text.shape[1] > self.cfg.max_text:
             raise BadValueError(f"text: expected ids (B, L) with L <= {self.cfg.max_text}, got "
                                 f"{tuple(text.shape)}")  # fmt: skip
@@ -129,8 +133,7 @@ class VideoLanguageModel(nn.Module):
         x = torch.cat([prefix, words], dim=1)
         for block in self.blocks:
             x = block(x, causal=True)
-        x = self.norm(x[:, prefix.shape[1] :])
-        return x @ self.embed.weight.T  # tied output layer
+        return self.norm(x[:, prefix.shape[1] :])
 
     @torch.no_grad()
     def generate(
@@ -151,3 +154,20 @@ class VideoLanguageModel(nn.Module):
             if bool(done.all()):
                 break
         return torch.stack(out, dim=1) if out else prompt.new_zeros(len(prompt), 0)
+
+
+class VideoQuestionClassifier(VideoLanguageModel):
+    """Chapter 7's video QA on the same body: the state at the prompt's last word (the "?",
+    which sees the video and the whole question through the causal mask) -> one of
+    ``num_answers`` answer classes. ``forward(features, text, prompt_length)``: (B, num_answers)."""
+
+    def __init__(self, cfg: VLMConfig, num_answers: int) -> None:
+        super().__init__(cfg)
+        self.answer_head = nn.Linear(cfg.dim, num_answers)
+
+    def forward(  # type: ignore[override]
+        self, features: torch.Tensor, text: torch.Tensor, prompt_length: torch.Tensor
+    ) -> torch.Tensor:
+        states = self.hidden(features, text)  # (B, L, dim)
+        last = states[torch.arange(len(text), device=text.device), prompt_length - 1]
+        return self.answer_head(last)

@@ -18,6 +18,7 @@ import torch
 
 from vidbook.errors import BadValueError
 from vidbook.train import (
+    attributes,
     captioning,
     detection,
     generation_task,
@@ -159,6 +160,14 @@ SCENE_TASKS: dict[str, Task] = {
     ),
     # Chapter 8: these two read SynthActions (the generator with the classes, the masked
     # autoencoder without them) rather than SynthScenes.
+    "attributes": Task(
+        "attributes",
+        attributes.ATTRIBUTE_MODELS,
+        attributes.attribute_parts,
+        lambda spec: attributes.Attributes(),
+        attributes.attribute_test,
+        attributes.attribute_headline,
+    ),
     "mae": Task(
         "mae",
         mae.MAE_MODELS,
