@@ -121,8 +121,11 @@ format: setup
 	$(RUFF) format .
 	$(RUFF) check --fix .
 
+# The unit tests run in TEST_WORKERS processes (pytest-xdist); most are short and spend their
+# time in Python, so two processes on two cores finish in about two thirds of the time.
+TEST_WORKERS ?= 2
 test-unit: setup
-	$(PYTEST) tests -q --disable-socket --allow-unix-socket
+	$(PYTEST) tests -q -n $(TEST_WORKERS) --disable-socket --allow-unix-socket
 
 # nbval talks to the kernel over localhost TCP, so the network is not blocked here. Each
 # notebook that passes is stored with its outputs in the site's notebook cache
