@@ -18,7 +18,7 @@ Shapes: clips (B, C, T, H, W); maps and masks (B, T, H, W).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,7 @@ def grad_cam(
     layer: nn.Module,
     clips: torch.Tensor,
     target: torch.Tensor | None = None,
-    logits_of=None,
+    logits_of: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Grad-CAM of ``layer`` (its output (B, K, T', H', W')) for class ``target`` (B,) (default:
     the predicted class): (maps (B, T, H, W) at the clip's size, each scaled to max 1 (a map of
